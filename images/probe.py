@@ -1,0 +1,208 @@
+# pydbg variant probe: proves, inside the image, what the interpreter really is.
+# Runs on CPython 2.7 and 3.x. Prints one line "PYDBG-PROBE <json>" and exits 1 on any mismatch
+# with the expected properties (so the image build fails and nothing is tagged).
+from __future__ import print_function
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+
+
+def config_bool(name):
+    value = sysconfig.get_config_var(name)
+    return bool(value) if value is not None else False
+
+
+def allocator_name():
+    for modname in ('_testinternalcapi', '_testcapi'):
+        try:
+            mod = __import__(modname)
+        except ImportError:
+            continue
+        fn = getattr(mod, 'pymem_getallocatorsname', None)
+        if fn is not None:
+            return fn()
+    return None
+
+
+def sanitizer_symbols():
+    try:
+        import ctypes
+        lib = ctypes.CDLL(None)
+        return hasattr(lib, '__asan_init'), hasattr(lib, '__ubsan_handle_add_overflow')
+    except Exception:
+        return False, False
+
+
+def mem_debug_hooks(asan, allocator):
+    """The debug hooks surround every block with forbidden bytes (0xFB on 2.7, 0xFD on 3.x)."""
+    if asan and not (allocator or '').endswith('_debug'):
+        return False  # reading outside a raw malloc block would (rightly) trip ASan itself
+    import ctypes
+    api = ctypes.pythonapi
+    api.PyObject_Malloc.restype = ctypes.c_void_p
+    api.PyObject_Malloc.argtypes = [ctypes.c_size_t]
+    api.PyObject_Free.argtypes = [ctypes.c_void_p]
+    p = api.PyObject_Malloc(16)
+    try:
+        before = bytearray(ctypes.string_at(p - 1, 1))[0]
+        after = bytearray(ctypes.string_at(p + 16, 1))[0]
+    finally:
+        api.PyObject_Free(p)
+    forbidden = 0xFB if sys.version_info[0] == 2 else 0xFD
+    return before == forbidden and after == forbidden
+
+
+GDB_SCRIPT = "def pydbg_probe_fn():\n    id(42)\n\npydbg_probe_fn()\n"
+
+
+def gdb_py_bt(workdir):
+    script = os.path.join(workdir, 'gdbprobe.py')
+    with open(script, 'w') as f:
+        f.write(GDB_SCRIPT)
+    cmd = ['gdb', '-nx', '-batch',
+           '-ex', 'set startup-with-shell off',
+           '-ex', 'set debuginfod enabled off',
+           '-ex', 'break builtin_id',
+           '-ex', 'run',
+           '-ex', 'py-bt',
+           '--args', sys.executable, '-S', script]
+    try:
+        out = subprocess.check_output(cmd, stderr=subprocess.STDOUT)
+    except (OSError, subprocess.CalledProcessError) as e:
+        out = getattr(e, 'output', None) or str(e).encode()
+    text = out.decode('utf-8', 'replace')
+    ok = 'pydbg_probe_fn' in text and 'Undefined command' not in text
+    return ok, text[-1500:]
+
+
+EXT_C = r'''
+#include <Python.h>
+static PyObject *add(PyObject *self, PyObject *args) {
+    long a, b;
+    if (!PyArg_ParseTuple(args, "ll", &a, &b)) return NULL;
+    return PyLong_FromLong(a + b);
+}
+static PyMethodDef methods[] = {{"add", add, METH_VARARGS, NULL}, {NULL, NULL, 0, NULL}};
+#if PY_MAJOR_VERSION >= 3
+static struct PyModuleDef mod = {PyModuleDef_HEAD_INIT, "pydbgprobe_ext", NULL, -1, methods};
+PyMODINIT_FUNC PyInit_pydbgprobe_ext(void) { return PyModule_Create(&mod); }
+#else
+PyMODINIT_FUNC initpydbgprobe_ext(void) { Py_InitModule("pydbgprobe_ext", methods); }
+#endif
+'''
+
+SETUP_PY = '''
+from setuptools import setup, Extension
+setup(name="pydbgprobe_ext", version="0", ext_modules=[Extension("pydbgprobe_ext", ["pydbgprobe_ext.c"])])
+'''
+
+
+def ext_build(workdir):
+    d = os.path.join(workdir, 'ext')
+    os.mkdir(d)
+    with open(os.path.join(d, 'pydbgprobe_ext.c'), 'w') as f:
+        f.write(EXT_C)
+    with open(os.path.join(d, 'setup.py'), 'w') as f:
+        f.write(SETUP_PY)
+    try:
+        subprocess.check_output([sys.executable, 'setup.py', 'build_ext', '--inplace'], cwd=d, stderr=subprocess.STDOUT)
+        out = subprocess.check_output([sys.executable, '-c', 'import pydbgprobe_ext; print(pydbgprobe_ext.add(40, 2))'],
+                                      cwd=d, stderr=subprocess.STDOUT)
+        return out.decode().strip().splitlines()[-1] == '42', ''
+    except (OSError, subprocess.CalledProcessError) as e:
+        text = (getattr(e, 'output', None) or str(e).encode()).decode('utf-8', 'replace')
+        return False, text[-1500:]
+
+
+STDLIB_C_MODULES = ['_ssl', '_hashlib', '_ctypes', 'zlib', '_bz2', '_lzma', '_sqlite3', 'readline',
+                    '_decimal', '_uuid', '_curses', '_dbm', '_gdbm', 'pyexpat', '_json']
+
+
+def missing_modules():
+    missing = []
+    for name in STDLIB_C_MODULES:
+        try:
+            __import__(name)
+        except ImportError:
+            missing.append(name)
+    return missing
+
+
+def package_version(name):
+    try:
+        from importlib import metadata  # 3.8+
+        return metadata.version(name)
+    except Exception:
+        pass
+    try:
+        return getattr(__import__(name), '__version__', None)
+    except Exception:
+        return None
+
+
+def main():
+    expected_path = sys.argv[1] if len(sys.argv) > 1 else None
+    workdir = tempfile.mkdtemp(prefix='pydbg-probe-')
+    asan, ubsan = sanitizer_symbols()
+    allocator = allocator_name()
+    try:
+        gdb_ok, gdb_tail = gdb_py_bt(workdir)
+        ext_ok, ext_tail = ext_build(workdir)
+        props = {
+            'version': '%d.%d.%d' % tuple(sys.version_info[:3]),
+            'py_debug': config_bool('Py_DEBUG'),
+            'ref_debug': hasattr(sys, 'gettotalrefcount'),
+            'trace_refs': hasattr(sys, 'getobjects'),
+            'count_allocs': hasattr(sys, 'getcounts'),
+            'with_pymalloc': config_bool('WITH_PYMALLOC'),
+            'with_valgrind': config_bool('WITH_VALGRIND'),
+            'gil_disabled': config_bool('Py_GIL_DISABLED'),
+            'abiflags': getattr(sys, 'abiflags', None),
+            'allocator': allocator,
+            'mem_debug_hooks': mem_debug_hooks(asan, allocator),
+            'asan': asan,
+            'ubsan': ubsan,
+            'gdb_py_bt': gdb_ok,
+            'ext_build': ext_ok,
+        }
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    info = {
+        'executable': os.path.realpath(sys.executable),
+        'sys_version': sys.version.replace('\n', ' '),
+        'config_args': sysconfig.get_config_var('CONFIG_ARGS'),
+        'cflags': sysconfig.get_config_var('CFLAGS'),
+        'ext_suffix': sysconfig.get_config_var('EXT_SUFFIX') or sysconfig.get_config_var('SO'),
+        'missing_modules': missing_modules(),
+        'pip': package_version('pip'),
+        'setuptools': package_version('setuptools'),
+        'wheel': package_version('wheel'),
+        'PYTHONMALLOC': os.environ.get('PYTHONMALLOC'),
+    }
+    mismatches = []
+    if expected_path:
+        with open(expected_path) as f:
+            expected = json.load(f)['expected']
+        for key in sorted(expected):
+            if expected[key] is None:
+                continue  # not applicable to this version
+            if props.get(key) != expected[key]:
+                mismatches.append({'property': key, 'expected': expected[key], 'actual': props.get(key)})
+    print('PYDBG-PROBE ' + json.dumps({'properties': props, 'info': info, 'mismatches': mismatches}, sort_keys=True))
+    if mismatches:
+        for m in mismatches:
+            print('pydbg probe: %s: expected %r, got %r' % (m['property'], m['expected'], m['actual']), file=sys.stderr)
+        if not props['gdb_py_bt']:
+            print('pydbg probe: gdb output tail:\n' + gdb_tail, file=sys.stderr)
+        if not props['ext_build']:
+            print('pydbg probe: extension build output tail:\n' + ext_tail, file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == '__main__':
+    main()

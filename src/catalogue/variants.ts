@@ -1,0 +1,288 @@
+import { closest } from 'fastest-levenshtein';
+import { catalogueError } from '../errors.js';
+import { cmpMinor, minorOf, type PyVersion } from './versions.js';
+
+/**
+ * The variant catalogue: CPython's debug-build flag history, encoded as data plus rules.
+ * Pure: no Docker, no I/O. Checked against the 2.7.18, 3.9.2, 3.11.2 and 3.13.5 sources.
+ */
+export const VARIANT_NAMES = [
+  'release',
+  'debug',
+  'trace-refs',
+  'count-allocs',
+  'pymalloc-debug',
+  'nopymalloc',
+  'asan',
+  'ubsan',
+  'freethreaded',
+] as const;
+export type VariantName = (typeof VARIANT_NAMES)[number];
+
+export interface VariantDef {
+  name: VariantName;
+  /** what it builds, in CPython's terms */
+  builds: string;
+  /** what a C-extension author uses it for */
+  purpose: string;
+  minVersion?: string; // inclusive "major.minor"
+  maxVersion?: string; // inclusive "major.minor"
+  /** why the range is what it is (shown when refusing) */
+  rangeReason?: string;
+}
+
+export const VARIANTS: readonly VariantDef[] = [
+  {
+    name: 'release',
+    builds: 'plain build with debug symbols (-g)',
+    purpose: 'baseline; Valgrind-usable with PYTHONMALLOC=malloc on 3.6+',
+  },
+  {
+    name: 'debug',
+    builds: '--with-pydebug (Py_DEBUG, implies Py_REF_DEBUG; abiflag d on 3.8+)',
+    purpose: 'assertions, sys.gettotalrefcount(), debug memory hooks',
+  },
+  {
+    name: 'trace-refs',
+    builds: 'Py_TRACE_REFS: implied by Py_DEBUG up to 3.7; --with-pydebug --with-trace-refs from 3.8',
+    purpose: 'sys.getobjects(): every live object; ABI-incompatible with release extensions on 2.7-3.12',
+  },
+  {
+    name: 'count-allocs',
+    builds: '--with-pydebug, CFLAGS -DCOUNT_ALLOCS',
+    purpose: 'sys.getcounts(): allocations per type',
+    maxVersion: '3.8',
+    rangeReason: 'COUNT_ALLOCS was removed in CPython 3.9 (bpo-39489)',
+  },
+  {
+    name: 'pymalloc-debug',
+    builds: 'pymalloc with its debug hooks: CFLAGS -DPYMALLOC_DEBUG on 2.7; PYTHONMALLOC=pymalloc_debug on 3.x',
+    purpose: 'catches writes past a block, use after free of Python objects (0xDD fill)',
+  },
+  {
+    name: 'nopymalloc',
+    builds: '--with-pydebug --without-pymalloc --with-valgrind',
+    purpose: 'the classic Valgrind build: every allocation goes through malloc',
+  },
+  {
+    name: 'asan',
+    builds: '--with-address-sanitizer (forces pymalloc off)',
+    purpose: 'AddressSanitizer: out-of-bounds and use-after-free at the faulting line',
+    minVersion: '3.6',
+    rangeReason: 'configure gained --with-address-sanitizer in 3.6',
+  },
+  {
+    name: 'ubsan',
+    builds: '--with-undefined-behavior-sanitizer',
+    purpose: 'UndefinedBehaviorSanitizer: overflow, misaligned access, bad shifts',
+    minVersion: '3.6',
+    rangeReason: 'configure gained --with-undefined-behavior-sanitizer in 3.6',
+  },
+  {
+    name: 'freethreaded',
+    builds: '--disable-gil (abiflag t; mimalloc allocator, PYTHONMALLOC=malloc is rejected)',
+    purpose: 'the free-threaded build (PEP 703)',
+    minVersion: '3.13',
+    rangeReason: 'the free-threaded build (--disable-gil) exists from CPython 3.13',
+  },
+];
+
+/** Pairs that cannot be combined, with the reason shown to the user. */
+const CONFLICTS: ReadonlyArray<[VariantName, VariantName, string]> = [
+  ['nopymalloc', 'pymalloc-debug', 'nopymalloc turns pymalloc off, pymalloc-debug needs it on'],
+  ['nopymalloc', 'asan', 'AddressSanitizer and Valgrind cannot run together; pick one'],
+  ['nopymalloc', 'freethreaded', 'the free-threaded build always uses mimalloc; it has no --without-pymalloc Valgrind mode'],
+  ['pymalloc-debug', 'freethreaded', 'the free-threaded build uses mimalloc, not pymalloc'],
+  ['pymalloc-debug', 'asan', '--with-address-sanitizer forces pymalloc off'],
+  ['trace-refs', 'freethreaded', "configure refuses --with-trace-refs with --disable-gil"],
+];
+
+/** Properties the probe proves inside the image. null = not applicable to this version. */
+export interface ExpectedProps {
+  version: string;
+  py_debug: boolean;
+  ref_debug: boolean; // sys.gettotalrefcount exists
+  trace_refs: boolean; // sys.getobjects exists
+  count_allocs: boolean; // sys.getcounts exists
+  with_pymalloc: boolean;
+  with_valgrind: boolean;
+  gil_disabled: boolean;
+  abiflags: string | null;
+  allocator: string | null;
+  mem_debug_hooks: boolean; // forbidden bytes around PyObject_Malloc blocks
+  asan: boolean;
+  ubsan: boolean;
+  gdb_py_bt: boolean; // python-gdb.py auto-loads and py-bt names the Python function
+  ext_build: boolean; // a C extension builds with setuptools, offline, and imports
+}
+
+export interface VariantSpec {
+  variants: VariantName[]; // canonical order
+  slug: string; // for tags: "debug_trace-refs"
+  configureArgs: string[];
+  cflags: string[];
+  env: Record<string, string>;
+  expected: ExpectedProps;
+  /** uncomment the "###" PyObject_Free/Realloc blocks of Misc/valgrind-python.supp */
+  uncommentSuppressions: boolean;
+  notes: string[];
+}
+
+export interface UserBuildExtras {
+  configureArgs?: string[];
+  cflags?: string[];
+}
+
+export function parseVariantList(input: string | string[]): VariantName[] {
+  const raw = (Array.isArray(input) ? input : [input])
+    .flatMap((s) => s.split(/[,+]/))
+    .map((s) => s.trim().toLowerCase())
+    .filter(Boolean);
+  if (raw.length === 0) throw catalogueError('no variant given', `choose from: ${VARIANT_NAMES.join(', ')}`);
+  const out: VariantName[] = [];
+  for (const r of raw) {
+    const name = normaliseAlias(r);
+    if (!(VARIANT_NAMES as readonly string[]).includes(name)) {
+      const guess = closest(name, [...VARIANT_NAMES]);
+      throw catalogueError(`unknown variant '${r}'`, `did you mean '${guess}'? (see 'pydbg variants')`);
+    }
+    if (!out.includes(name as VariantName)) out.push(name as VariantName);
+  }
+  return VARIANT_NAMES.filter((n) => out.includes(n));
+}
+
+function normaliseAlias(s: string): string {
+  const aliases: Record<string, string> = {
+    pydebug: 'debug',
+    'py_debug': 'debug',
+    tracerefs: 'trace-refs',
+    'py_trace_refs': 'trace-refs',
+    countallocs: 'count-allocs',
+    'count_allocs': 'count-allocs',
+    'no-pymalloc': 'nopymalloc',
+    valgrind: 'nopymalloc',
+    'pymalloc_debug': 'pymalloc-debug',
+    'free-threaded': 'freethreaded',
+    nogil: 'freethreaded',
+    'address-sanitizer': 'asan',
+    'undefined-behavior-sanitizer': 'ubsan',
+  };
+  return aliases[s] ?? s;
+}
+
+export function variantDef(name: VariantName): VariantDef {
+  return VARIANTS.find((v) => v.name === name)!;
+}
+
+export function isAvailable(def: VariantDef, v: Pick<PyVersion, 'major' | 'minor'>): boolean {
+  if (def.minVersion && cmpMinor(v, def.minVersion) < 0) return false;
+  if (def.maxVersion && cmpMinor(v, def.maxVersion) > 0) return false;
+  return true;
+}
+
+export function rangeText(def: VariantDef): string {
+  if (def.minVersion && def.maxVersion) return `${def.minVersion}–${def.maxVersion}`;
+  if (def.minVersion) return `${def.minVersion}+`;
+  if (def.maxVersion) return `≤${def.maxVersion}`;
+  return 'all';
+}
+
+/** Turn a variant combination into configure args, CFLAGS, environment and expected properties. */
+export function resolveVariant(names: VariantName[], version: PyVersion, extras: UserBuildExtras = {}): VariantSpec {
+  const set = new Set(names);
+  const has = (n: VariantName) => set.has(n);
+
+  if (has('release') && set.size > 1) {
+    const others = names.filter((n) => n !== 'release').join(',');
+    throw catalogueError(`'release' cannot be combined with '${others}'`, `'release' means no debug options; use '${others}' alone`);
+  }
+  for (const n of names) {
+    const def = variantDef(n);
+    if (!isAvailable(def, version)) {
+      throw catalogueError(
+        `variant '${n}' does not exist for CPython ${minorOf(version)}: ${def.rangeReason ?? 'out of range'}`,
+        `'${n}' is available for CPython ${rangeText(def)} (e.g. --python ${def.maxVersion ?? def.minVersion})`,
+      );
+    }
+  }
+  for (const [a, b, why] of CONFLICTS) {
+    if (has(a) && has(b)) throw catalogueError(`variants '${a}' and '${b}' contradict each other: ${why}`, 'build them as two separate variants');
+  }
+
+  const py3 = version.major >= 3;
+  const atLeast = (mm: string) => cmpMinor(version, mm) >= 0;
+  const pydebug = has('debug') || has('trace-refs') || has('count-allocs') || has('nopymalloc');
+  const configureArgs: string[] = [];
+  const cflags: string[] = [];
+  const env: Record<string, string> = {};
+  const notes: string[] = [];
+
+  if (pydebug) configureArgs.push('--with-pydebug');
+  if (has('trace-refs')) {
+    if (atLeast('3.8')) configureArgs.push('--with-trace-refs');
+    else notes.push(`Py_TRACE_REFS is implied by Py_DEBUG on ${minorOf(version)}`);
+    if (!atLeast('3.13')) notes.push(`trace-refs is ABI-incompatible with release-build extensions on ${minorOf(version)}: rebuild extensions for it`);
+  }
+  if (has('count-allocs')) cflags.push('-DCOUNT_ALLOCS');
+  if (has('nopymalloc')) configureArgs.push('--without-pymalloc', '--with-valgrind');
+  if (has('asan')) configureArgs.push('--with-address-sanitizer');
+  if (has('ubsan')) configureArgs.push('--with-undefined-behavior-sanitizer');
+  if (has('freethreaded')) configureArgs.push('--disable-gil');
+
+  const pymallocOn = !has('nopymalloc') && !has('asan');
+  if (has('pymalloc-debug')) {
+    if (py3) env.PYTHONMALLOC = 'pymalloc_debug';
+    else if (!pydebug) cflags.push('-DPYMALLOC_DEBUG');
+  }
+  if (has('asan')) {
+    // Leak detection at exit would fail every interpreter run (pip, the probe); analyses turn it on.
+    env.ASAN_OPTIONS = 'detect_leaks=0';
+  }
+  if (has('ubsan')) env.UBSAN_OPTIONS = 'print_stacktrace=1';
+
+  let allocator: string | null = null;
+  if (atLeast('3.9')) {
+    if (has('freethreaded')) allocator = pydebug ? 'mimalloc_debug' : 'mimalloc';
+    else if (env.PYTHONMALLOC) allocator = env.PYTHONMALLOC;
+    else if (pymallocOn) allocator = pydebug ? 'pymalloc_debug' : 'pymalloc';
+    else allocator = pydebug ? 'malloc_debug' : 'malloc';
+  }
+  // 3.6+: the debug hooks wrap whichever allocator is in use; 2.7: PYMALLOC_DEBUG needs pymalloc.
+  let memDebugHooks: boolean;
+  if (allocator !== null) memDebugHooks = allocator.endsWith('_debug');
+  else if (py3) memDebugHooks = pydebug || has('pymalloc-debug');
+  else memDebugHooks = pymallocOn && (pydebug || has('pymalloc-debug'));
+
+  const expected: ExpectedProps = {
+    version: version.text,
+    py_debug: pydebug,
+    ref_debug: pydebug,
+    trace_refs: has('trace-refs') || (pydebug && !atLeast('3.8')),
+    count_allocs: has('count-allocs'),
+    with_pymalloc: pymallocOn,
+    with_valgrind: has('nopymalloc'),
+    gil_disabled: has('freethreaded'),
+    abiflags: py3 ? `${has('freethreaded') ? 't' : ''}${pydebug ? 'd' : ''}` : null,
+    allocator,
+    mem_debug_hooks: memDebugHooks,
+    asan: has('asan'),
+    ubsan: has('ubsan'),
+    gdb_py_bt: true,
+    ext_build: true,
+  };
+
+  const userArgs = extras.configureArgs ?? [];
+  const userCflags = extras.cflags ?? [];
+  if (userArgs.length || userCflags.length) notes.push('user configure args / CFLAGS are recorded in the image labels');
+
+  return {
+    variants: names,
+    slug: names.join('_'),
+    configureArgs: [...configureArgs, ...userArgs],
+    cflags: [...cflags, ...userCflags],
+    env,
+    expected,
+    uncommentSuppressions: !py3 || (pymallocOn && !has('nopymalloc') && !has('freethreaded')),
+    notes,
+  };
+}

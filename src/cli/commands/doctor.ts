@@ -1,0 +1,106 @@
+import { readFile, readdir } from 'node:fs/promises';
+import { execa } from 'execa';
+import { resolveArch } from '../../catalogue/arch.js';
+import { DockerEngine } from '../../engine/docker.js';
+import { ExitCode, PydbgError, type ExitCodeValue } from '../../errors.js';
+import { BASE_UPSTREAM, baseRef, depsRef, LABEL } from '../../render/dockerfile.js';
+
+interface Check {
+  name: string;
+  status: 'ok' | 'warn' | 'fail';
+  detail: string;
+  hint?: string;
+  exitCode?: ExitCodeValue;
+}
+
+/** binfmt_misc state for the ARM targets: registered, enabled, and with the F (fix-binary) flag. */
+export async function binfmtStatus(dir = '/proc/sys/fs/binfmt_misc'): Promise<Check[]> {
+  const entries = await readdir(dir).catch(() => undefined);
+  const register = 'mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc; apt-get install qemu-user-static binfmt-support; update-binfmts --enable qemu-aarch64; update-binfmts --enable qemu-arm';
+  if (!entries || !entries.includes('register')) {
+    return [{ name: 'binfmt_misc', status: 'warn', detail: `${dir} is not mounted (needed only for ARM variants)`, hint: register }];
+  }
+  const out: Check[] = [];
+  for (const [arch, entry] of [['arm64', 'qemu-aarch64'], ['armv7', 'qemu-arm']] as const) {
+    const text = await readFile(`${dir}/${entry}`, 'utf8').catch(() => undefined);
+    if (!text) {
+      out.push({ name: `qemu ${arch}`, status: 'warn', detail: `no ${entry} handler registered (needed only for ARM variants)`, hint: register });
+      continue;
+    }
+    const enabled = /^enabled/m.test(text);
+    const flags = /^flags:\s*(\S*)/m.exec(text)?.[1] ?? '';
+    const interp = /^interpreter\s+(\S+)/m.exec(text)?.[1] ?? '?';
+    const ok = enabled && flags.includes('F');
+    out.push({
+      name: `qemu ${arch}`,
+      status: ok ? 'ok' : 'warn',
+      detail: `${entry}: ${enabled ? 'enabled' : 'disabled'}, flags '${flags}', interpreter ${interp}${flags.includes('F') ? '' : ' (no F flag: containers cannot use it)'}`,
+      hint: ok ? undefined : register,
+    });
+  }
+  return out;
+}
+
+export async function doctor(o: { json?: boolean }): Promise<void> {
+  const checks: Check[] = [];
+  const engine = new DockerEngine();
+  let engineOk = false;
+  try {
+    const info = await engine.ping();
+    engineOk = true;
+    checks.push({ name: 'engine', status: 'ok', detail: `Docker ${info.serverVersion} (API ${info.apiVersion}, ${info.os}/${info.arch}) at ${info.endpoint}` });
+    const free = await engine.dataRootFree();
+    if (free === undefined) checks.push({ name: 'disk', status: 'warn', detail: `free space under ${info.rootDir} unknown (remote engine?)` });
+    else {
+      const gb = free / 1e9;
+      checks.push({
+        name: 'disk',
+        status: gb < 5 ? 'fail' : gb < 15 ? 'warn' : 'ok',
+        detail: `${gb.toFixed(1)} GB free under ${info.rootDir} (a variant image is ~1 GB; the shared layers ~0.6 GB)`,
+        hint: gb < 15 ? "free space: 'pydbg env rm', 'docker system prune'" : undefined,
+        exitCode: gb < 5 ? ExitCode.ENGINE : undefined,
+      });
+    }
+  } catch (e) {
+    const pe = e as PydbgError;
+    checks.push({ name: 'engine', status: 'fail', detail: pe.message, hint: pe.hint, exitCode: ExitCode.ENGINE });
+  }
+
+  const amd64 = resolveArch('amd64');
+  if (engineOk) {
+    const base = await engine.inspectImage(baseRef(amd64));
+    const deps = await engine.inspectImage(depsRef(amd64));
+    if (base) {
+      checks.push({ name: 'base image', status: 'ok', detail: `${baseRef(amd64)} present (${base.labels[LABEL.baseOrigin] ?? 'unknown origin'}; ${BASE_UPSTREAM})` });
+    } else {
+      const upstream = await engine.inspectImage(BASE_UPSTREAM);
+      const deboot = await execa('debootstrap', ['--version'], { reject: false }).catch(() => ({ exitCode: 1 }));
+      const root = process.getuid?.() === 0;
+      if (upstream) checks.push({ name: 'base image', status: 'ok', detail: `${BASE_UPSTREAM} is present locally; it will be adopted` });
+      else if (deboot.exitCode === 0 && root) {
+        checks.push({ name: 'base image', status: 'ok', detail: `not present; pulled from a registry if one answers, else bootstrapped offline with debootstrap` });
+      } else {
+        checks.push({
+          name: 'base image',
+          status: 'warn',
+          detail: `not present; a pull of ${BASE_UPSTREAM} is needed (offline bootstrap unavailable: ${deboot.exitCode === 0 ? 'not root' : 'debootstrap not installed'})`,
+          hint: 'apt-get install debootstrap (as root), or docker load a debian:bookworm-slim image',
+        });
+      }
+    }
+    checks.push({ name: 'toolchain layer', status: deps ? 'ok' : 'warn', detail: deps ? `${depsRef(amd64)} present` : 'not built yet (first env build adds ~1 min of apt)' });
+  }
+  checks.push(...(await binfmtStatus()));
+
+  const failed = checks.find((c) => c.status === 'fail');
+  if (o.json) {
+    process.stdout.write(`${JSON.stringify({ ok: !failed, checks }, null, 2)}\n`);
+  } else {
+    const mark = { ok: 'ok  ', warn: 'warn', fail: 'FAIL' } as const;
+    for (const c of checks) {
+      process.stdout.write(`${mark[c.status]}  ${c.name.padEnd(16)} ${c.detail}\n`);
+      if (c.hint && c.status !== 'ok') process.stdout.write(`      ${''.padEnd(16)} hint: ${c.hint}\n`);
+    }
+  }
+  if (failed) process.exitCode = failed.exitCode ?? ExitCode.ENGINE;
+}

@@ -1,0 +1,83 @@
+/**
+ * Parser for the Engine API's build output (NDJSON from the classic builder). Pure: fed text
+ * chunks, returns events. A failed build still answers HTTP 200: the failure is an `errorDetail`
+ * line inside the stream, reported here as an 'error' event.
+ */
+export type BuildEvent =
+  | { type: 'step'; index: number; total: number; instruction: string }
+  | { type: 'output'; line: string }
+  | { type: 'container'; id: string }
+  | { type: 'layer'; id: string }
+  | { type: 'cached' }
+  | { type: 'built'; id: string }
+  | { type: 'error'; message: string };
+
+export class BuildStreamParser {
+  private buf = '';
+
+  push(chunk: string): BuildEvent[] {
+    this.buf += chunk;
+    const lines = this.buf.split('\n');
+    this.buf = lines.pop() ?? '';
+    return lines.flatMap((l) => this.parseLine(l));
+  }
+
+  end(): BuildEvent[] {
+    const rest = this.buf;
+    this.buf = '';
+    return rest.trim() ? this.parseLine(rest) : [];
+  }
+
+  private parseLine(raw: string): BuildEvent[] {
+    const line = raw.trim();
+    if (!line) return [];
+    let msg: { stream?: string; error?: string; errorDetail?: { message?: string }; aux?: { ID?: string }; status?: string };
+    try {
+      msg = JSON.parse(line);
+    } catch {
+      return [{ type: 'output', line: raw }];
+    }
+    if (msg.errorDetail || msg.error) {
+      return [{ type: 'error', message: (msg.errorDetail?.message ?? msg.error ?? 'unknown build error').trim() }];
+    }
+    if (msg.aux?.ID) return [{ type: 'built', id: msg.aux.ID }];
+    const text = msg.stream ?? msg.status;
+    if (text === undefined) return [];
+    return text
+      .split('\n')
+      .filter((l) => l.length > 0)
+      .map((l) => classify(l));
+  }
+}
+
+function classify(l: string): BuildEvent {
+  const step = /^Step (\d+)\/(\d+) : (.*)$/.exec(l);
+  if (step) return { type: 'step', index: Number(step[1]), total: Number(step[2]), instruction: step[3]! };
+  const running = /^ ---> Running in ([0-9a-f]{12,64})\s*$/.exec(l);
+  if (running) return { type: 'container', id: running[1]! };
+  if (/^ ---> Using cache\s*$/.test(l)) return { type: 'cached' };
+  const layer = /^ ---> ([0-9a-f]{12,64})\s*$/.exec(l);
+  if (layer) return { type: 'layer', id: layer[1]! };
+  const built = /^Successfully built ([0-9a-f]{12,64})\s*$/.exec(l);
+  if (built) return { type: 'built', id: built[1]! };
+  return { type: 'output', line: l };
+}
+
+/** Keeps what a failure report needs: the current step and the last N output lines of it. */
+export class StepTail {
+  step: { index: number; total: number; instruction: string } | undefined;
+  private lines: string[] = [];
+  constructor(private readonly keep = 30) {}
+  add(ev: BuildEvent) {
+    if (ev.type === 'step') {
+      this.step = { index: ev.index, total: ev.total, instruction: ev.instruction };
+      this.lines = [];
+    } else if (ev.type === 'output') {
+      this.lines.push(ev.line);
+      if (this.lines.length > this.keep) this.lines.shift();
+    }
+  }
+  tail(): string[] {
+    return [...this.lines];
+  }
+}

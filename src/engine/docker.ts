@@ -1,0 +1,184 @@
+/** The only module that imports dockerode. */
+import Docker from 'dockerode';
+import { statfs } from 'node:fs/promises';
+import { BuildStreamParser, type BuildEvent } from './buildstream.js';
+import { BuildFailure, type BuildOutcome, type BuildRequest, type Engine, type EngineInfo, type ImageInfo } from './engine.js';
+import { ExitCode, PydbgError } from '../errors.js';
+
+export function describeEndpoint(): string {
+  return process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock';
+}
+
+export function engineUnreachable(endpoint: string, cause?: unknown): PydbgError {
+  const why = cause instanceof Error ? cause.message : String(cause ?? '');
+  return new PydbgError(ExitCode.ENGINE, `Docker engine not reachable at ${endpoint}${why ? ` (${why})` : ''}`, {
+    hint: 'start it (e.g. `sudo systemctl start docker`, or `sudo dockerd &`), or point DOCKER_HOST at a running engine; pydbg does not read docker CLI contexts',
+    cause,
+  });
+}
+
+export class DockerEngine implements Engine {
+  readonly endpoint = describeEndpoint();
+  // No socket timeout: a quiet `make` step must not be cut. Connection timeout + per-call signals.
+  private readonly docker = new Docker({ connectionTimeout: 5000 } as Docker.DockerOptions);
+
+  async ping(signal?: AbortSignal): Promise<EngineInfo> {
+    try {
+      const version = this.docker.version.bind(this.docker) as unknown as (o: object) => Promise<Docker.DockerVersion>;
+      const v = await version({ abortSignal: signal ?? AbortSignal.timeout(8000) });
+      const info = (await this.docker.info()) as { DockerRootDir?: string };
+      return {
+        serverVersion: v.Version,
+        apiVersion: v.ApiVersion,
+        os: v.Os,
+        arch: v.Arch,
+        rootDir: info.DockerRootDir ?? '/var/lib/docker',
+        endpoint: this.endpoint,
+      };
+    } catch (e) {
+      throw engineUnreachable(this.endpoint, e);
+    }
+  }
+
+  async inspectImage(ref: string): Promise<ImageInfo | undefined> {
+    try {
+      const i = await this.docker.getImage(ref).inspect();
+      return {
+        id: i.Id,
+        tags: i.RepoTags ?? [],
+        labels: (i.Config?.Labels as Record<string, string> | null) ?? {},
+        created: i.Created,
+        size: i.Size,
+        os: i.Os,
+        architecture: i.Architecture,
+      };
+    } catch (e) {
+      if (isStatus(e, 404)) return undefined;
+      throw e;
+    }
+  }
+
+  async findImages(labels: Record<string, string>): Promise<ImageInfo[]> {
+    const label = Object.entries(labels).map(([k, v]) => (v === '' ? k : `${k}=${v}`));
+    const list = await this.docker.listImages({ filters: JSON.stringify({ label }) } as Docker.ListImagesOptions);
+    const out: ImageInfo[] = [];
+    for (const s of list) {
+      const info = await this.inspectImage(s.Id);
+      if (info) out.push(info);
+    }
+    return out;
+  }
+
+  async build(req: BuildRequest): Promise<BuildOutcome> {
+    const layers: string[] = [];
+    const containers: string[] = [];
+    let imageId: string | undefined;
+    let error: string | undefined;
+    const parser = new BuildStreamParser();
+    const handle = (evs: BuildEvent[]) => {
+      for (const ev of evs) {
+        if (ev.type === 'layer') layers.push(ev.id);
+        else if (ev.type === 'container') containers.push(ev.id);
+        else if (ev.type === 'built') imageId ??= ev.id;
+        else if (ev.type === 'error') error = ev.message;
+        req.onEvent?.(ev);
+      }
+    };
+    const opts: Record<string, unknown> = {
+      rm: true,
+      forcerm: true,
+      nocache: req.noCache ?? false,
+      labels: req.labels ?? {},
+      networkmode: req.networkMode ?? 'default',
+      abortSignal: req.signal,
+    };
+    if (req.tag) opts.t = req.tag;
+    if (req.platform) opts.platform = req.platform;
+    try {
+      const stream = (await this.docker.buildImage(req.context as unknown as NodeJS.ReadableStream, opts)) as NodeJS.ReadableStream;
+      for await (const chunk of stream as AsyncIterable<Buffer | string>) handle(parser.push(chunk.toString()));
+      handle(parser.end());
+    } catch (e) {
+      throw new BuildFailure(req.signal?.aborted ? 'aborted' : e instanceof Error ? e.message : String(e), { layers, containers });
+    }
+    if (error || !imageId) throw new BuildFailure(error ?? 'the build ended without an image id', { layers, containers });
+    // Always report the full id ("sha256:…"): short and full ids must never meet in a cache key.
+    const full = await this.inspectImage(imageId);
+    return { imageId: full?.id ?? imageId, layers, containers };
+  }
+
+  async pull(ref: string, platform: string, signal?: AbortSignal): Promise<void> {
+    const stream = (await this.docker.pull(ref, { platform, abortSignal: signal } as object)) as NodeJS.ReadableStream;
+    let buf = '';
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      buf += chunk.toString();
+      const lines = buf.split('\n');
+      buf = lines.pop() ?? '';
+      for (const l of lines) {
+        if (!l.trim()) continue;
+        try {
+          const m = JSON.parse(l) as { error?: string; errorDetail?: { message?: string } };
+          if (m.error || m.errorDetail) throw new Error(m.errorDetail?.message ?? m.error);
+        } catch (e) {
+          if (e instanceof SyntaxError) continue;
+          throw e;
+        }
+      }
+    }
+  }
+
+  async tag(imageId: string, repo: string, tag: string): Promise<void> {
+    await this.docker.getImage(imageId).tag({ repo, tag });
+  }
+
+  async removeImage(ref: string, opts: { force?: boolean; noprune?: boolean } = {}): Promise<void> {
+    try {
+      await this.docker.getImage(ref).remove({ force: opts.force ?? false, noprune: opts.noprune ?? false });
+    } catch (e) {
+      if (isStatus(e, 404)) return;
+      throw e;
+    }
+  }
+
+  async removeContainer(id: string): Promise<void> {
+    try {
+      await this.docker.getContainer(id).remove({ force: true, v: true });
+    } catch (e) {
+      if (isStatus(e, 404) || isStatus(e, 409)) return; // gone, or already being removed
+      throw e;
+    }
+  }
+
+  async danglingImageIds(): Promise<string[]> {
+    const list = await this.docker.listImages({ filters: JSON.stringify({ dangling: ['true'] }) } as Docker.ListImagesOptions);
+    return list.map((i) => i.Id);
+  }
+
+  async containersFromImages(imageIds: string[]): Promise<string[]> {
+    if (imageIds.length === 0) return [];
+    const shorts = imageIds.map((i) => i.replace(/^sha256:/, '').slice(0, 12));
+    const list = await this.docker.listContainers({ all: true });
+    return list
+      .filter((c) => shorts.some((s) => c.ImageID.replace(/^sha256:/, '').startsWith(s) || c.Image.startsWith(s)))
+      .map((c) => c.Id);
+  }
+
+  async containersWithLabel(label: string): Promise<string[]> {
+    const list = await this.docker.listContainers({ all: true, filters: JSON.stringify({ label: [label] }) } as Docker.ContainerListOptions);
+    return list.map((c) => c.Id);
+  }
+
+  async dataRootFree(): Promise<number | undefined> {
+    try {
+      const info = (await this.docker.info()) as { DockerRootDir?: string };
+      const s = await statfs(info.DockerRootDir ?? '/var/lib/docker');
+      return s.bavail * s.bsize;
+    } catch {
+      return undefined; // remote engine or no permission: unknown
+    }
+  }
+}
+
+function isStatus(e: unknown, code: number): boolean {
+  return typeof e === 'object' && e !== null && (e as { statusCode?: number }).statusCode === code;
+}

@@ -1,0 +1,64 @@
+/**
+ * Every error a user can cause is a PydbgError: one clear line, a hint, and a documented exit code.
+ * The CLI entry point maps these to process exit codes; anything else is an internal error (1).
+ */
+export const ExitCode = {
+  OK: 0,
+  INTERNAL: 1,
+  USAGE: 2,
+  CATALOGUE: 3,
+  SOURCE: 4,
+  ENGINE: 5,
+  BUILD: 6,
+  VERIFY: 7,
+  NOT_FOUND: 8,
+  BASE_IMAGE: 9,
+  TIMEOUT: 124,
+  INTERRUPTED: 130,
+} as const;
+export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
+
+/** Documented in README.md ("Exit codes"); keep the two in sync (a unit test checks). */
+export const EXIT_CODE_DOCS: Record<ExitCodeValue, string> = {
+  0: 'success',
+  1: 'internal error in pydbg (a bug: please report it with the log)',
+  2: 'usage error: unknown command, option or malformed argument',
+  3: 'the catalogue refused the request: unknown variant or version, impossible variant × version, contradictory variants',
+  4: 'CPython source problem: download failed, sha256 mismatch, unknown release without a hash, missing local source',
+  5: 'Docker engine not reachable',
+  6: 'image build failed (the failing step, its last lines and the full log path are printed)',
+  7: 'verification failed: the built interpreter is not what the variant claims (no image is tagged)',
+  8: 'not found: no such pydbg image',
+  9: 'base image unavailable: pull failed and offline bootstrap was not possible',
+  124: 'timed out (--timeout); nothing is left behind',
+  130: 'interrupted (Ctrl-C / SIGTERM); nothing is left behind',
+};
+
+export class PydbgError extends Error {
+  readonly exitCode: ExitCodeValue;
+  readonly hint: string | undefined;
+  /** Extra lines shown after the message (e.g. the last lines of a failing build step). */
+  readonly details: string[];
+  constructor(exitCode: ExitCodeValue, message: string, opts: { hint?: string; details?: string[]; cause?: unknown } = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = 'PydbgError';
+    this.exitCode = exitCode;
+    this.hint = opts.hint;
+    this.details = opts.details ?? [];
+  }
+}
+
+export const usageError = (message: string, hint?: string) => new PydbgError(ExitCode.USAGE, message, { hint });
+export const catalogueError = (message: string, hint?: string) => new PydbgError(ExitCode.CATALOGUE, message, { hint });
+export const sourceError = (message: string, hint?: string, cause?: unknown) =>
+  new PydbgError(ExitCode.SOURCE, message, { hint, cause });
+
+export class InterruptedError extends PydbgError {
+  constructor(reason: 'interrupted' | 'timeout', what: string) {
+    super(
+      reason === 'timeout' ? ExitCode.TIMEOUT : ExitCode.INTERRUPTED,
+      reason === 'timeout' ? `timed out: ${what}` : `interrupted: ${what}`,
+      { hint: 'nothing was tagged and the build containers were removed; run the same command again to resume from the cached layers' },
+    );
+  }
+}

@@ -1,0 +1,11 @@
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+
+/** Where pydbg keeps downloaded sources, rendered build contexts and logs. */
+export function pydbgHome(): string {
+  if (process.env.PYDBG_HOME) return process.env.PYDBG_HOME;
+  return join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'pydbg');
+}
+export const sourcesDir = () => join(pydbgHome(), 'sources');
+export const buildsDir = () => join(pydbgHome(), 'builds');
+export const logsDir = () => join(pydbgHome(), 'logs');
