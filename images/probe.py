@@ -44,16 +44,26 @@ def mem_debug_hooks(asan, allocator):
         return False  # reading outside a raw malloc block would (rightly) trip ASan itself
     import ctypes
     api = ctypes.pythonapi
-    api.PyObject_Malloc.restype = ctypes.c_void_p
-    api.PyObject_Malloc.argtypes = [ctypes.c_size_t]
-    api.PyObject_Free.argtypes = [ctypes.c_void_p]
-    p = api.PyObject_Malloc(16)
+    if sys.version_info[0] == 2:
+        # 2.7: PYMALLOC_DEBUG routes the PyObject_MALLOC macro to _PyObject_DebugMalloc; the
+        # PyObject_Malloc function stays raw pymalloc. The debug allocator exists only with the macro.
+        names, forbidden = ('_PyObject_DebugMalloc', '_PyObject_DebugFree'), 0xFB
+    else:
+        # 3.6+: the hooks wrap whatever allocator is installed, behind the public API.
+        names, forbidden = ('PyObject_Malloc', 'PyObject_Free'), 0xFD
+    try:
+        malloc, free = getattr(api, names[0]), getattr(api, names[1])
+    except AttributeError:
+        return False
+    malloc.restype = ctypes.c_void_p
+    malloc.argtypes = [ctypes.c_size_t]
+    free.argtypes = [ctypes.c_void_p]
+    p = malloc(16)
     try:
         before = bytearray(ctypes.string_at(p - 1, 1))[0]
         after = bytearray(ctypes.string_at(p + 16, 1))[0]
     finally:
-        api.PyObject_Free(p)
-    forbidden = 0xFB if sys.version_info[0] == 2 else 0xFD
+        free(p)
     return before == forbidden and after == forbidden
 
 
@@ -119,13 +129,17 @@ def ext_build(workdir):
         return False, text[-1500:]
 
 
-STDLIB_C_MODULES = ['_ssl', '_hashlib', '_ctypes', 'zlib', '_bz2', '_lzma', '_sqlite3', 'readline',
-                    '_decimal', '_uuid', '_curses', '_dbm', '_gdbm', 'pyexpat', '_json']
+STDLIB_C_MODULES = {
+    2: ['_ssl', '_hashlib', '_ctypes', 'zlib', 'bz2', '_sqlite3', 'readline', '_curses', 'dbm', 'gdbm',
+        'pyexpat', '_json'],
+    3: ['_ssl', '_hashlib', '_ctypes', 'zlib', '_bz2', '_lzma', '_sqlite3', 'readline', '_decimal', '_uuid',
+        '_curses', '_dbm', '_gdbm', 'pyexpat', '_json'],
+}
 
 
 def missing_modules():
     missing = []
-    for name in STDLIB_C_MODULES:
+    for name in STDLIB_C_MODULES[sys.version_info[0]]:
         try:
             __import__(name)
         except ImportError:

@@ -96,8 +96,16 @@ export class DockerEngine implements Engine {
     if (req.platform) opts.platform = req.platform;
     try {
       const stream = (await this.docker.buildImage(req.context as unknown as NodeJS.ReadableStream, opts)) as NodeJS.ReadableStream;
-      for await (const chunk of stream as AsyncIterable<Buffer | string>) handle(parser.push(chunk.toString()));
-      handle(parser.end());
+      // Closing the connection is what makes the engine cancel a classic build; do it explicitly.
+      const stop = () => (stream as unknown as { destroy(e?: Error): void }).destroy(new Error('aborted'));
+      if (req.signal?.aborted) stop();
+      req.signal?.addEventListener('abort', stop, { once: true });
+      try {
+        for await (const chunk of stream as AsyncIterable<Buffer | string>) handle(parser.push(chunk.toString()));
+        handle(parser.end());
+      } finally {
+        req.signal?.removeEventListener('abort', stop);
+      }
     } catch (e) {
       throw new BuildFailure(req.signal?.aborted ? 'aborted' : e instanceof Error ? e.message : String(e), { layers, containers });
     }
