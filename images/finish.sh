@@ -35,5 +35,17 @@ else
   fi
 fi
 
+# Debian's setuptools wheel is patched for Debian's own distutils (install --install-layout=deb,
+# --prefix-option); on an upstream interpreter its install_lib/install_egg_info then fail with
+# "AttributeError: install_layout" / "prefix_option", which breaks every `pip install .`.
+# Drop those two hooks (the probe below proves `pip install .` works afterwards).
+st="$(python -c 'import os, setuptools; print(os.path.dirname(setuptools.__file__))')"
+if grep -qE "set_undefined_options\('install',\('(install_layout|prefix_option)'" "$st"/command/*.py 2>/dev/null; then
+  sed -i -E "s/self\.set_undefined_options\('install',\('(install_layout|prefix_option)','(install_layout|prefix_option)'\)\)/pass  # pydbg: no Debian install layout on this interpreter/" \
+    "$st"/command/*.py
+  find "$st/command" -name '__pycache__' -prune -exec rm -rf {} +
+  echo "pydbg: neutralised Debian's install_layout/prefix_option hooks in $st"
+fi
+
 # The proof: fails the build (no tag) when the interpreter is not what the variant claims.
 python /opt/pydbg/probe.py /opt/pydbg/expected.json

@@ -113,17 +113,29 @@ setup(name="pydbgprobe_ext", version="0", ext_modules=[Extension("pydbgprobe_ext
 
 
 def ext_build(workdir):
+    """Both ways users build extensions: setup.py build_ext --inplace, and pip install . (offline)."""
     d = os.path.join(workdir, 'ext')
     os.mkdir(d)
     with open(os.path.join(d, 'pydbgprobe_ext.c'), 'w') as f:
         f.write(EXT_C)
     with open(os.path.join(d, 'setup.py'), 'w') as f:
         f.write(SETUP_PY)
+    check = [sys.executable, '-c', 'import pydbgprobe_ext; print(pydbgprobe_ext.add(40, 2))']
+    pip = [sys.executable, '-m', 'pip', 'install', '--no-deps', '--no-index']
+    if sys.version_info[0] >= 3:
+        pip.append('--no-build-isolation')
     try:
         subprocess.check_output([sys.executable, 'setup.py', 'build_ext', '--inplace'], cwd=d, stderr=subprocess.STDOUT)
-        out = subprocess.check_output([sys.executable, '-c', 'import pydbgprobe_ext; print(pydbgprobe_ext.add(40, 2))'],
-                                      cwd=d, stderr=subprocess.STDOUT)
-        return out.decode().strip().splitlines()[-1] == '42', ''
+        inplace = subprocess.check_output(check, cwd=d, stderr=subprocess.STDOUT)
+        shutil.rmtree(os.path.join(d, 'build'), ignore_errors=True)
+        subprocess.check_output(pip + ['.'], cwd=d, stderr=subprocess.STDOUT)
+        try:
+            installed = subprocess.check_output(check, cwd=workdir, stderr=subprocess.STDOUT)
+        finally:
+            subprocess.call([sys.executable, '-m', 'pip', 'uninstall', '-y', 'pydbgprobe_ext'],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        ok = all(o.decode().strip().splitlines()[-1] == '42' for o in (inplace, installed))
+        return ok, ''
     except (OSError, subprocess.CalledProcessError) as e:
         text = (getattr(e, 'output', None) or str(e).encode()).decode('utf-8', 'replace')
         return False, text[-1500:]

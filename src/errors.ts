@@ -13,6 +13,11 @@ export const ExitCode = {
   VERIFY: 7,
   NOT_FOUND: 8,
   BASE_IMAGE: 9,
+  CONFIG: 10,
+  EXT_BUILD: 11,
+  NO_EXTENSION: 12,
+  NO_IMAGE: 13,
+  COMMAND_NOT_FOUND: 127,
   TIMEOUT: 124,
   INTERRUPTED: 130,
 } as const;
@@ -30,6 +35,11 @@ export const EXIT_CODE_DOCS: Record<ExitCodeValue, string> = {
   7: 'verification failed: the built interpreter is not what the variant claims (no image is tagged)',
   8: 'not found: no such pydbg image',
   9: 'base image unavailable: pull failed and offline bootstrap was not possible',
+  10: 'pydbg.yaml is invalid (the message names the file, line and field)',
+  11: "the user's extension failed to build inside the variant (compiler output is shown)",
+  12: 'an extension was configured (pydbg.yaml build section) but pydbg cannot find it',
+  13: "the variant image does not exist yet (build it with 'pydbg env build …' or pass --build)",
+  127: 'pydbg run / shell: the command was not found in the container',
   124: 'timed out (--timeout); nothing is left behind',
   130: 'interrupted (Ctrl-C / SIGTERM); nothing is left behind',
 };

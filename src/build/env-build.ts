@@ -121,6 +121,20 @@ export async function envBuild(plan: BuildPlan, opts: EnvBuildOptions): Promise<
     logStream = createWriteStream(logPath);
   };
 
+  /** A verified image with this key exists: make sure it carries the tag, and report it. */
+  const reuse = async (hit: ImageInfo, key: string, base: BaseImage): Promise<EnvBuildResult> => {
+    if (!hit.tags.includes(plan.image)) {
+      const [repo, tag] = splitRef(plan.image);
+      await engine.tag(hit.id, repo, tag);
+    }
+    return {
+      image: plan.image, imageId: hit.id, cached: true, key, base, contextDir, logPath,
+      verified: JSON.parse(hit.labels[LABEL.verified] ?? '{}') as Record<string, unknown>,
+      probe: await readProbe(contextDir),
+      seconds: (Date.now() - started) / 1000,
+    };
+  };
+
   try {
     // Fast path first: every input to the key is known locally when base and deps exist.
     const baseHave = await engine.inspectImage(`pydbg/base:bookworm-${plan.arch.name}`);
@@ -135,18 +149,7 @@ export async function envBuild(plan: BuildPlan, opts: EnvBuildOptions): Promise<
       if (depsHave.labels[LABEL.key] === depsKey(plan, base)) {
         const key = contentKey(await variantKeyParts(plan, depsHave.id));
         const hit = await findByKey(engine, key);
-        if (hit) {
-          if (!hit.tags.includes(plan.image)) {
-            const [repo, tag] = splitRef(plan.image);
-            await engine.tag(hit.id, repo, tag);
-          }
-          return {
-            image: plan.image, imageId: hit.id, cached: true, key, base, contextDir,
-            verified: JSON.parse(hit.labels[LABEL.verified] ?? '{}'),
-            probe: await readProbe(contextDir),
-            seconds: (Date.now() - started) / 1000,
-          };
-        }
+        if (hit) return reuse(hit, key, base);
       }
     }
 
@@ -160,15 +163,7 @@ export async function envBuild(plan: BuildPlan, opts: EnvBuildOptions): Promise<
 
     const key = contentKey(await variantKeyParts(plan, depsId));
     const hit = opts.force ? undefined : await findByKey(engine, key);
-    if (hit) {
-      const [repo, tag] = splitRef(plan.image);
-      if (!hit.tags.includes(plan.image)) await engine.tag(hit.id, repo, tag);
-      return {
-        image: plan.image, imageId: hit.id, cached: true, key, base, contextDir, logPath,
-        verified: JSON.parse(hit.labels[LABEL.verified] ?? '{}'), probe: await readProbe(contextDir),
-        seconds: (Date.now() - started) / 1000,
-      };
-    }
+    if (hit) return reuse(hit, key, base);
 
     progress.phase('source');
     const src: MaterialSource = await materialiseSource(plan.source, { log: io.log, signal });

@@ -39,6 +39,7 @@ export function buildProgram(signal: AbortSignal): Command {
     .showSuggestionAfterError(true)
     .addHelpText('after', exitCodesHelp)
     .exitOverride()
+    .enablePositionalOptions()
     .configureOutput({ outputError: () => {} });
 
   program
@@ -76,6 +77,37 @@ export function buildProgram(signal: AbortSignal): Command {
     .description('remove pydbg variant images (tags, ids or VERSION-VARIANT[-ARCH])')
     .option('--all', 'remove every pydbg image, including the shared base and toolchain layers')
     .action(async (images, o) => (await import('./commands/env.js')).rm(images, o));
+
+  const runOptions = (cmd: Command) =>
+    cmd
+      .option('--variant <list>', 'variant (default: pydbg.yaml, else debug)')
+      .option('--python <version>', 'CPython version (default: pydbg.yaml, else 3.13)')
+      .option('--arch <arch>', 'architecture', 'amd64')
+      .option('-C, --project <dir>', 'the project directory (mounted at /src)', '.')
+      .option('--config <file>', 'pydbg.yaml to use (default: <project>/pydbg.yaml)')
+      .option('--build', 'build the variant image if it does not exist')
+      .option('--network', 'give the container network access (default: none)')
+      .option('--rw', 'mount the project read-write (default: read-only)')
+      .option('--timeout <seconds>', 'stop the container after this many seconds (exit 124)')
+      .option('--memory <size>', 'memory limit', '8g')
+      .option('--cpus <n>', 'CPU limit')
+      .option('--user <uid:gid>', 'user in the container (default: yours, or 1000:1000 when you are root)')
+      .option('-e, --env <NAME=VALUE>', 'environment variable (repeatable)', (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
+      .option('-q, --quiet', 'no pydbg progress on stderr');
+  runOptions(
+    program
+      .command('run')
+      .argument('[command...]', 'the command to run inside the variant, after --')
+      .description("build the project's extension inside a variant and run a command there (exit code = the command's)")
+      .option('--repro <name>', 'run a named repro from pydbg.yaml instead of a command')
+      .option('--gdb', 'run the command under gdb from the start')
+      .option('--core', 'allow core dumps; with --rw, a core file left in the project is analysed with gdb')
+      .option('--json <file>', "write the result (exit code, signal, duration, crash frames) as JSON to FILE ('-' = stdout)")
+      .passThroughOptions(),
+  ).action(async (command: string[], o) => (await import('./commands/run.js')).run(command, o, signal));
+  runOptions(program.command('shell').description('an interactive shell in the same environment as pydbg run')).action(
+    async (o) => (await import('./commands/run.js')).shell(o, signal),
+  );
 
   program
     .command('doctor')

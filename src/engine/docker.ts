@@ -2,7 +2,10 @@
 import Docker from 'dockerode';
 import { statfs } from 'node:fs/promises';
 import { BuildStreamParser, type BuildEvent } from './buildstream.js';
-import { BuildFailure, type BuildOutcome, type BuildRequest, type Engine, type EngineInfo, type ImageInfo } from './engine.js';
+import {
+  BuildFailure, type BuildOutcome, type BuildRequest, type ContainerIO, type ContainerResult, type ContainerSpec, type Engine,
+  type EngineInfo, type ImageInfo,
+} from './engine.js';
 import { ExitCode, PydbgError } from '../errors.js';
 
 export function describeEndpoint(): string {
@@ -113,6 +116,69 @@ export class DockerEngine implements Engine {
     // Always report the full id ("sha256:…"): short and full ids must never meet in a cache key.
     const full = await this.inspectImage(imageId);
     return { imageId: full?.id ?? imageId, layers, containers };
+  }
+
+  async runContainer(spec: ContainerSpec, io: ContainerIO): Promise<ContainerResult> {
+    const container = await this.docker.createContainer({
+      Image: spec.image,
+      Cmd: spec.cmd,
+      Env: Object.entries(spec.env ?? {}).map(([k, v]) => `${k}=${v}`),
+      WorkingDir: spec.workdir,
+      User: spec.user,
+      Tty: spec.tty ?? false,
+      OpenStdin: spec.stdin ?? false,
+      StdinOnce: spec.stdin ?? false,
+      AttachStdin: spec.stdin ?? false,
+      AttachStdout: true,
+      AttachStderr: true,
+      Labels: spec.labels ?? {},
+      HostConfig: {
+        // Mounts (not Binds): a missing source is an error, never a silently created root-owned dir
+        Mounts: (spec.mounts ?? []).map((m) => ({ Type: 'bind' as const, Source: m.source, Target: m.target, ReadOnly: m.readOnly !== false })),
+        NetworkMode: spec.networkMode ?? 'none',
+        Memory: spec.memoryBytes,
+        NanoCpus: spec.nanoCpus,
+        PidsLimit: spec.pidsLimit,
+        Init: spec.init ?? true,
+        Ulimits: spec.coreDumps ? [{ Name: 'core', Soft: -1, Hard: -1 }] : undefined,
+      },
+    });
+    let stop: (() => void) | undefined;
+    try {
+      // attach before start, or early output is lost
+      const stream = (await container.attach({ stream: true, stdout: true, stderr: true, stdin: spec.stdin ?? false, hijack: spec.stdin ?? false })) as NodeJS.ReadWriteStream;
+      const ended = new Promise<void>((resolve) => {
+        stream.on('end', resolve);
+        stream.on('close', resolve);
+        stream.on('error', () => resolve());
+      });
+      if (spec.tty) stream.pipe(io.stdout, { end: false });
+      else container.modem.demuxStream(stream, io.stdout, io.stderr);
+      if (spec.stdin && io.stdin) io.stdin.pipe(stream);
+      const killed = { value: false };
+      stop = () => {
+        killed.value = true;
+        container.kill({ signal: 'SIGKILL' }).catch(() => {});
+      };
+      if (io.signal?.aborted) throw io.signal.reason;
+      io.signal?.addEventListener('abort', stop, { once: true });
+      await container.start();
+      io.onStart?.(async (rows, cols) => {
+        await container.resize({ h: rows, w: cols }).catch(() => {});
+      });
+      const waited = (await container.wait()) as { StatusCode: number };
+      await Promise.race([ended, new Promise((r) => setTimeout(r, 2000))]);
+      if (io.signal?.aborted) throw io.signal.reason;
+      let committed: string | undefined;
+      if (waited.StatusCode === 0 && io.commit) {
+        const res = (await container.commit({ repo: io.commit.repo, tag: io.commit.tag, changes: Object.entries(io.commit.labels).map(([k, v]) => `LABEL ${k}=${JSON.stringify(v)}`) } as object)) as { Id: string };
+        committed = res.Id;
+      }
+      return { exitCode: waited.StatusCode, committed };
+    } finally {
+      if (stop) io.signal?.removeEventListener('abort', stop);
+      await container.remove({ force: true, v: true }).catch(() => {});
+    }
   }
 
   async pull(ref: string, platform: string, signal?: AbortSignal): Promise<void> {

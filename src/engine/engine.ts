@@ -43,7 +43,47 @@ export interface BuildOutcome {
   containers: string[];
 }
 
+export interface ContainerSpec {
+  image: string;
+  cmd: string[];
+  env?: Record<string, string>;
+  workdir?: string;
+  user?: string;
+  /** read-only unless readOnly === false */
+  mounts?: Array<{ source: string; target: string; readOnly?: boolean }>;
+  networkMode?: string; // 'none' | 'host' | 'bridge'
+  tty?: boolean;
+  stdin?: boolean;
+  memoryBytes?: number;
+  nanoCpus?: number;
+  pidsLimit?: number;
+  labels?: Record<string, string>;
+  /** run an init process as PID 1 (signals, zombie reaping) */
+  init?: boolean;
+  /** allow core dumps (ulimit -c unlimited) */
+  coreDumps?: boolean;
+}
+
+export interface ContainerIO {
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+  stdin?: NodeJS.ReadableStream;
+  signal?: AbortSignal;
+  /** after a successful (exit 0) run, commit the container to this image before removing it */
+  commit?: { repo: string; tag: string; labels: Record<string, string> };
+  /** called once the container is running (e.g. to forward terminal resizes) */
+  onStart?: (resize: (rows: number, cols: number) => Promise<void>) => void;
+}
+
+export interface ContainerResult {
+  exitCode: number;
+  /** id of the committed image, when commit was asked and the run succeeded */
+  committed?: string;
+}
+
 export interface Engine {
+  /** create, attach, start, wait, (commit), and always remove a container */
+  runContainer(spec: ContainerSpec, io: ContainerIO): Promise<ContainerResult>;
   readonly endpoint: string;
   ping(signal?: AbortSignal): Promise<EngineInfo>;
   inspectImage(ref: string): Promise<ImageInfo | undefined>;

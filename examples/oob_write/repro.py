@@ -1,0 +1,4 @@
+import oob
+
+oob.overflow()
+print("oob_write: overflow() returned")

@@ -1,0 +1,19 @@
+/* Bug (the python-ldap story): every call leaks one new empty list. The list goes into a tuple
+ * with Py_BuildValue("(O)"), which takes its own reference; ours is never released. */
+#include <Python.h>
+
+static PyObject *search(PyObject *self, PyObject *args) {
+    PyObject *controls = PyList_New(0);
+    PyObject *result = Py_BuildValue("(iO)", 0, controls);
+    /* missing: Py_DECREF(controls); */
+    return result;
+}
+
+static PyMethodDef methods[] = {{"search", search, METH_NOARGS, "returns (0, []) and leaks the list"}, {NULL, NULL, 0, NULL}};
+
+#if PY_MAJOR_VERSION >= 3
+static struct PyModuleDef moddef = {PyModuleDef_HEAD_INIT, "refleak", NULL, -1, methods};
+PyMODINIT_FUNC PyInit_refleak(void) { return PyModule_Create(&moddef); }
+#else
+PyMODINIT_FUNC initrefleak(void) { Py_InitModule("refleak", methods); }
+#endif

@@ -1,0 +1,3 @@
+import uninit
+
+print("uninit: decide() ->", uninit.decide())

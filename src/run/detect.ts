@@ -1,0 +1,103 @@
+import type { PydbgConfig } from '../config/config.js';
+import { ExitCode, PydbgError } from '../errors.js';
+
+/** How the user's extension is built inside the variant. */
+export type ExtBuild =
+  | { kind: 'none'; reason: string }
+  | { kind: 'setup.py' | 'pyproject' | 'meson'; marker: string }
+  | { kind: 'command'; command: string }
+  | { kind: 'sources'; sources: string[]; module: string; libraries: string[]; includeDirs: string[] };
+
+const MARKERS = { 'setup.py': 'setup.py', pyproject: 'pyproject.toml', meson: 'meson.build' } as const;
+
+function notFound(message: string, hint: string) {
+  return new PydbgError(ExitCode.NO_EXTENSION, message, { hint });
+}
+
+/**
+ * Pure: decide from the project's files and pydbg.yaml how to build the extension. A directory with
+ * nothing to build is normal (CPython itself, an installed package): kind 'none'. Only an extension
+ * the user configured and that cannot be found is an error.
+ */
+export function detectBuild(has: (relPath: string) => boolean, config: PydbgConfig, configPath = 'pydbg.yaml'): ExtBuild {
+  const b = config.build ?? {};
+  const kind = b.kind ?? (b.command ? 'command' : b.sources ? 'sources' : 'auto');
+  switch (kind) {
+    case 'none':
+      return { kind: 'none', reason: `build.kind is 'none' in ${configPath}` };
+    case 'setup.py':
+    case 'pyproject':
+    case 'meson': {
+      const marker = MARKERS[kind];
+      if (!has(marker)) throw notFound(`${configPath} says build.kind '${kind}' but there is no ${marker} in the project`, `add ${marker}, or change build.kind`);
+      return { kind, marker };
+    }
+    case 'command':
+      if (!b.command) throw new PydbgError(ExitCode.CONFIG, `${configPath}: build.command: required when build.kind is 'command'`, { hint: "e.g. command: 'make -C ext && pip install --no-deps .'" });
+      return { kind: 'command', command: b.command };
+    case 'sources': {
+      if (!b.sources?.length) throw new PydbgError(ExitCode.CONFIG, `${configPath}: build.sources: required when build.kind is 'sources'`);
+      if (!b.module) throw new PydbgError(ExitCode.CONFIG, `${configPath}: build.module: required with build.sources (the extension module's name)`, { hint: 'the name passed to PyInit_<name>' });
+      const missing = b.sources.filter((s) => !has(s));
+      if (missing.length) throw notFound(`${configPath}: build.sources lists files that do not exist: ${missing.join(', ')}`, 'paths are relative to the project directory');
+      return { kind: 'sources', sources: b.sources, module: b.module, libraries: b.libraries ?? [], includeDirs: b.include_dirs ?? [] };
+    }
+    default: {
+      // pyproject.toml first: PEP 517 says the build backend decides, even when a setup.py exists
+      for (const k of ['pyproject', 'setup.py', 'meson'] as const) if (has(MARKERS[k])) return { kind: k, marker: MARKERS[k] };
+      return { kind: 'none', reason: 'no setup.py, pyproject.toml or meson.build: running the command as is' };
+    }
+  }
+}
+
+/** Where the project's copy is built inside the container (debug info points here). */
+export const BUILD_DIR = '/pydbg/build';
+/** Where the project is mounted. */
+export const PROJECT_MOUNT = '/src';
+
+/** Default flags for the extension: exact lines in gdb and Valgrind. */
+export const DEFAULT_EXT_CFLAGS = '-g -O0 -fno-omit-frame-pointer';
+
+/** The shell script that builds the extension in the container. Pure. */
+export function extBuildScript(build: ExtBuild, py2: boolean): string {
+  const copy = [
+    'set -eu',
+    `mkdir -p ${BUILD_DIR}`,
+    `cd ${PROJECT_MOUNT}`,
+    `tar -cf - --exclude=./.git --exclude=./build --exclude=./.pydbg --exclude='*.o' --exclude='*.so' --exclude=__pycache__ . | tar -xf - -C ${BUILD_DIR}`,
+    `cd ${BUILD_DIR}`,
+    'export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_ROOT_USER_ACTION=ignore',
+  ];
+  const pip = py2
+    ? 'python setup.py install'
+    : 'python -m pip install --no-deps --no-build-isolation --no-index .';
+  switch (build.kind) {
+    case 'none':
+      return 'true';
+    case 'setup.py':
+      // the classic in-place loop; the build copy is put on PYTHONPATH at run time
+      return [...copy, 'python setup.py build_ext --inplace'].join('\n');
+    case 'pyproject':
+      return [...copy, py2 ? 'python -m pip install --no-deps .' : pip].join('\n');
+    case 'meson':
+      return [
+        ...copy,
+        `python -c 'import mesonpy' 2>/dev/null || { echo "pydbg: meson-python is not installed in the image: add meson-python and ninja to python_packages in pydbg.yaml" >&2; exit 3; }`,
+        pip,
+      ].join('\n');
+    case 'command':
+      return [...copy, build.command].join('\n');
+    case 'sources': {
+      const setup = [
+        'from setuptools import setup, Extension',
+        `setup(name=${JSON.stringify(build.module)}, version="0", ext_modules=[Extension(${JSON.stringify(build.module)}, ${JSON.stringify(build.sources)}, libraries=${JSON.stringify(build.libraries)}, include_dirs=${JSON.stringify(build.includeDirs)})])`,
+      ].join('\n');
+      return [...copy, `cat > .pydbg_setup.py <<'PYDBG_EOF'\n${setup}\nPYDBG_EOF`, 'python .pydbg_setup.py build_ext --inplace'].join('\n');
+    }
+  }
+}
+
+/** Kinds whose result is imported from the build directory rather than site-packages. */
+export const needsBuildDirOnPath = (b: ExtBuild) => b.kind === 'command' || b.kind === 'sources' || b.kind === 'setup.py';
+/** PYTHONPATH for those kinds: flat and src/ layouts. */
+export const BUILD_PYTHONPATH = `${BUILD_DIR}:${BUILD_DIR}/src`;
