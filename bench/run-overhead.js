@@ -37,3 +37,27 @@ const result = {
   ratio: +(median(pydbgTimes) / median(rawTimes)).toFixed(3),
 };
 process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+
+// memcheck: `pydbg check memcheck` vs the same valgrind command by hand in the same image (goal ≤ 1.05×)
+if (process.env.BENCH_MEMCHECK !== '0') {
+  const oob = join(ROOT, 'examples', 'oob_write');
+  const mv = ['--variant', 'nopymalloc', '--python', process.env.BENCH_PYTHON ?? '3.13'];
+  const warm = await execa(process.execPath, [CLI, 'run', '-q', ...mv, '-C', oob, '--json', '-', '--', 'true'], { reject: false });
+  const extImage = JSON.parse(warm.stdout).image;
+  const valgrind = ['valgrind', '--tool=memcheck', '--xml=yes', '--xml-file=/tmp/m.%p.xml', '--log-file=/tmp/m.%p.log', '--leak-check=full',
+    '--show-leak-kinds=definite,indirect,possible', '--errors-for-leak-kinds=definite', '--track-origins=yes', '--num-callers=40',
+    '--child-silent-after-fork=yes', '--suppressions=/opt/pydbg/valgrind-python.supp', 'python', 'repro.py'];
+  const byHand = ['run', '--rm', '--init', '--network', 'none', '-u', '1000:1000', '-e', 'HOME=/tmp', '-e', 'PYTHONPATH=/pydbg/build:/pydbg/build/src',
+    '-v', `${oob}:/src:ro`, '-w', '/src', extImage, ...valgrind];
+  const p = [];
+  const h = [];
+  for (let i = 0; i < 3; i++) {
+    p.push(await time(() => execa(process.execPath, [CLI, 'check', 'memcheck', '-q', ...mv, '-C', oob, 'repro.py'], { reject: false })));
+    h.push(await time(() => execa('docker', byHand, { reject: false })));
+  }
+  process.stdout.write(`${JSON.stringify({
+    command: 'memcheck on examples/oob_write', rounds: 3,
+    seconds: { pydbg_check_median: +median(p).toFixed(3), valgrind_by_hand_median: +median(h).toFixed(3) },
+    ratio: +(median(p) / median(h)).toFixed(3),
+  }, null, 2)}\n`);
+}

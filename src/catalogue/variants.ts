@@ -112,7 +112,9 @@ export interface ExpectedProps {
   mem_debug_hooks: boolean; // forbidden bytes around PyObject_Malloc blocks
   asan: boolean;
   ubsan: boolean;
-  gdb_py_bt: boolean; // python-gdb.py auto-loads and py-bt names the Python function
+  /** python-gdb.py auto-loads and py-bt names the Python function. Asserted on Py_DEBUG (-Og)
+   *  builds; on optimised builds it depends on what the optimiser kept, so it is measured, not promised. */
+  gdb_py_bt: boolean | null;
   ext_build: boolean; // a C extension builds with setuptools, offline, and imports
 }
 
@@ -267,7 +269,7 @@ export function resolveVariant(names: VariantName[], version: PyVersion, extras:
     mem_debug_hooks: memDebugHooks,
     asan: has('asan'),
     ubsan: has('ubsan'),
-    gdb_py_bt: true,
+    gdb_py_bt: pydebug ? true : null,
     ext_build: true,
   };
 

@@ -105,6 +105,21 @@ export function buildProgram(signal: AbortSignal): Command {
       .option('--json <file>', "write the result (exit code, signal, duration, crash frames) as JSON to FILE ('-' = stdout)")
       .passThroughOptions(),
   ).action(async (command: string[], o) => (await import('./commands/run.js')).run(command, o, signal));
+  runOptions(
+    program
+      .command('check')
+      .argument('<analysis>', 'memcheck | leaks | massif | pymalloc-stats | asan | ubsan')
+      .argument('[repro...]', 'the repro: a script and its arguments (leaks: also module:function); put arguments that start with - after --')
+      .description('run an analysis on a repro inside the right variant; findings in your code first (exit 20 when there are any)')
+      .option('--repro <name>', 'a named repro from pydbg.yaml')
+      .option('--out <dir>', 'where the report and the raw tool output go (default: under ~/.cache/pydbg/reports)')
+      .option('--json <file>', "also write the report as JSON ('-' = stdout instead of text)")
+      .option('--sarif <file>', 'also write SARIF 2.1.0 (GitHub code scanning)')
+      .option('--junit <file>', 'also write JUnit XML (one test case per finding)')
+      .option('--iterations <n>', 'leaks: calls (module:function) or runs (script) per round')
+      .option('--rounds <n>', 'leaks: counted rounds (every one must leak)', '4')
+      .option('--warmup <n>', 'leaks: warm-up rounds, not counted', '2'),
+  ).action(async (analysis: string, repro: string[], o) => (await import('./commands/check.js')).check(analysis, repro, o, signal));
   runOptions(program.command('shell').description('an interactive shell in the same environment as pydbg run')).action(
     async (o) => (await import('./commands/run.js')).shell(o, signal),
   );
@@ -125,6 +140,11 @@ export function formatError(e: PydbgError): string {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // `pydbg env list | head`: a closed stdout is the reader's choice, not an error
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw e;
+  });
   const controller = new AbortController();
   let interrupts = 0;
   const onSignal = (sig: NodeJS.Signals) => {

@@ -28,16 +28,9 @@ export class DockerEngine implements Engine {
   async ping(signal?: AbortSignal): Promise<EngineInfo> {
     try {
       const version = this.docker.version.bind(this.docker) as unknown as (o: object) => Promise<Docker.DockerVersion>;
+      // `version` only: `info` makes the engine gather a lot, and only doctor needs it
       const v = await version({ abortSignal: signal ?? AbortSignal.timeout(8000) });
-      const info = (await this.docker.info()) as { DockerRootDir?: string };
-      return {
-        serverVersion: v.Version,
-        apiVersion: v.ApiVersion,
-        os: v.Os,
-        arch: v.Arch,
-        rootDir: info.DockerRootDir ?? '/var/lib/docker',
-        endpoint: this.endpoint,
-      };
+      return { serverVersion: v.Version, apiVersion: v.ApiVersion, os: v.Os, arch: v.Arch, endpoint: this.endpoint };
     } catch (e) {
       throw engineUnreachable(this.endpoint, e);
     }
@@ -167,7 +160,10 @@ export class DockerEngine implements Engine {
         await container.resize({ h: rows, w: cols }).catch(() => {});
       });
       const waited = (await container.wait()) as { StatusCode: number };
-      await Promise.race([ended, new Promise((r) => setTimeout(r, 2000))]);
+      // let the last output drain; the fallback timer must not outlive the race (it would hold the process)
+      let drainTimer: NodeJS.Timeout | undefined;
+      await Promise.race([ended, new Promise((r) => (drainTimer = setTimeout(r, 2000)))]);
+      clearTimeout(drainTimer);
       if (io.signal?.aborted) throw io.signal.reason;
       let committed: string | undefined;
       if (waited.StatusCode === 0 && io.commit) {
@@ -242,13 +238,14 @@ export class DockerEngine implements Engine {
     return list.map((c) => c.Id);
   }
 
-  async dataRootFree(): Promise<number | undefined> {
+  async dataRootFree(): Promise<{ rootDir: string; free?: number }> {
+    const info = (await this.docker.info()) as { DockerRootDir?: string };
+    const rootDir = info.DockerRootDir ?? '/var/lib/docker';
     try {
-      const info = (await this.docker.info()) as { DockerRootDir?: string };
-      const s = await statfs(info.DockerRootDir ?? '/var/lib/docker');
-      return s.bavail * s.bsize;
+      const s = await statfs(rootDir);
+      return { rootDir, free: s.bavail * s.bsize };
     } catch {
-      return undefined; // remote engine or no permission: unknown
+      return { rootDir }; // remote engine or no permission: unknown
     }
   }
 }

@@ -10,7 +10,6 @@ export interface EngineInfo {
   apiVersion: string;
   os: string;
   arch: string;
-  rootDir: string;
   endpoint: string;
 }
 
@@ -99,7 +98,8 @@ export interface Engine {
   containersFromImages(imageIds: string[]): Promise<string[]>;
   /** containers carrying a label, for cleanup checks */
   containersWithLabel(label: string): Promise<string[]>;
-  dataRootFree(): Promise<number | undefined>;
+  /** the engine's data root and its free space (unknown for a remote engine) */
+  dataRootFree(): Promise<{ rootDir: string; free?: number }>;
 }
 
 export class BuildFailure extends Error {

@@ -39,6 +39,13 @@ export interface RunInput {
   cpus?: number;
   user?: string;
   env?: string[];
+  /** analyses: more mounts (e.g. an output directory) and environment */
+  extraMounts?: Array<{ source: string; target: string; readOnly?: boolean }>;
+  extraEnv?: Record<string, string>;
+  /** what to re-run under gdb when the command crashes (default: the command itself) */
+  crashArgv?: string[];
+  /** run only the first target from pydbg.yaml (analyses pick one interpreter) */
+  single?: boolean;
 }
 
 export interface RunIO {
@@ -89,7 +96,7 @@ export async function runProject(input: RunInput, io: RunIO): Promise<RunResult[
   const build = detectBuild((rel) => existsSync(join(projectDir, rel)), config, configPath ?? 'pydbg.yaml');
   await io.engine.ping();
   const results: RunResult[] = [];
-  const list = targets(input, config);
+  const list = input.single ? targets(input, config).slice(0, 1) : targets(input, config);
   for (const t of list) {
     if (list.length > 1) io.progress.log(`=== CPython ${t.python}, variant ${t.variant}`);
     const r = await runOne({ ...input, ...t, projectDir }, config, build, io);
@@ -120,6 +127,7 @@ async function runOne(input: RunInput & { variant: string; python: string }, con
     ...(needsBuildDirOnPath(build) ? { PYTHONPATH: BUILD_PYTHONPATH } : {}),
     ...(input.shell ? { PS1: `pydbg ${plan.version.text} ${plan.spec.variants.join(',')}:\\w\\$ ` } : {}),
     ...(config.env ?? {}),
+    ...(input.extraEnv ?? {}),
   };
   for (const kv of input.env ?? []) {
     const i = kv.indexOf('=');
@@ -130,7 +138,7 @@ async function runOne(input: RunInput & { variant: string; python: string }, con
   const interactive = Boolean(input.shell || (input.gdb && io.tty));
   const argv = input.shell ? ['bash'] : input.argv; // not a login shell: /etc/profile would reset PATH
   if (argv.length === 0) throw new PydbgError(ExitCode.USAGE, 'no command given', { hint: 'pydbg run [options] -- python repro.py' });
-  const underGdb = (mode: 'batch' | 'interactive') => ['sh', `${HELPERS_MOUNT}/exec.sh`, 'sh', `${HELPERS_MOUNT}/gdb-run.sh`, mode, ...argv];
+  const underGdb = (mode: 'batch' | 'interactive', what = argv) => ['sh', `${HELPERS_MOUNT}/exec.sh`, 'sh', `${HELPERS_MOUNT}/gdb-run.sh`, mode, ...what];
   const cmd = input.gdb && !input.shell ? underGdb(interactive ? 'interactive' : 'batch') : ['sh', `${HELPERS_MOUNT}/exec.sh`, ...argv];
   const spec: ContainerSpec = {
     image: ext.image,
@@ -141,6 +149,7 @@ async function runOne(input: RunInput & { variant: string; python: string }, con
     mounts: [
       { source: input.projectDir, target: PROJECT_MOUNT, readOnly: !input.rw },
       { source: RUN_HELPERS, target: HELPERS_MOUNT, readOnly: true },
+      ...(input.extraMounts ?? []),
     ],
     networkMode: (input.network ?? config.network) ? 'host' : 'none',
     tty: interactive && Boolean(io.tty),
@@ -212,7 +221,7 @@ async function runOne(input: RunInput & { variant: string; python: string }, con
     } else if (!input.gdb) {
       progress.log(`${result.signal}: re-running under gdb for a C + Python backtrace`);
       const buf = new TailBuffer(512 * 1024);
-      await engine.runContainer({ ...spec, cmd: underGdb('batch'), tty: false, stdin: false }, {
+      await engine.runContainer({ ...spec, cmd: underGdb('batch', input.crashArgv ?? argv), tty: false, stdin: false }, {
         stdout: buf,
         stderr: buf,
         signal: io.signal,

@@ -46,6 +46,16 @@ beforeAll(async () => {
   await requireEngine();
   await buildVariant(['--variant', 'debug', '--python', '3.13']);
   await buildVariant(['--variant', 'nopymalloc', '--python', '3.11']);
+  await buildVariant(['--variant', 'pymalloc-debug', '--python', '3.9']);
+});
+
+describe('pydbg run on 3.9 pymalloc-debug', () => {
+  it('use_after_free: the freed block reads as 0xDD… (refcount -2459565876494606883)', async () => {
+    const r = await pydbg(['run', '--variant', 'pymalloc-debug', '--python', '3.9', '-C', join(EX, 'use_after_free'), '--', 'python', 'repro.py']);
+    expect(r.exitCode).toBe(0);
+    // 0xDDDDDDDDDDDDDDDD as a signed refcount: the object's memory was freed and filled by the debug hooks
+    expect(r.stdout).toMatch(/<refcnt -2459565876494606883 at 0x[0-9a-f]+>/);
+  });
 });
 
 describe('pydbg run on 3.13 debug', () => {

@@ -79,6 +79,11 @@ describe('CPython flag history', () => {
     expect(resolveVariant(['asan', 'debug'], v('3.13.5')).expected).toMatchObject({ allocator: 'malloc_debug', mem_debug_hooks: true });
     refused(() => resolveVariant(['asan'], v('2.7.18')));
   });
+  it('py-bt is promised on Py_DEBUG builds only (optimised builds may lose frame info)', () => {
+    expect(resolveVariant(['nopymalloc'], v('3.13.5')).expected.gdb_py_bt).toBe(true);
+    expect(resolveVariant(['asan'], v('3.13.5')).expected.gdb_py_bt).toBeNull();
+    expect(resolveVariant(['asan', 'debug'], v('3.13.5')).expected.gdb_py_bt).toBe(true);
+  });
   it('release is the baseline: no flags, pymalloc on', () => {
     const s = resolveVariant(['release'], v('3.11.2'));
     expect(s.configureArgs).toEqual([]);

@@ -49,14 +49,14 @@ export async function doctor(o: { json?: boolean }): Promise<void> {
     const info = await engine.ping();
     engineOk = true;
     checks.push({ name: 'engine', status: 'ok', detail: `Docker ${info.serverVersion} (API ${info.apiVersion}, ${info.os}/${info.arch}) at ${info.endpoint}` });
-    const free = await engine.dataRootFree();
-    if (free === undefined) checks.push({ name: 'disk', status: 'warn', detail: `free space under ${info.rootDir} unknown (remote engine?)` });
+    const { rootDir, free } = await engine.dataRootFree();
+    if (free === undefined) checks.push({ name: 'disk', status: 'warn', detail: `free space under ${rootDir} unknown (remote engine?)` });
     else {
       const gb = free / 1e9;
       checks.push({
         name: 'disk',
         status: gb < 5 ? 'fail' : gb < 15 ? 'warn' : 'ok',
-        detail: `${gb.toFixed(1)} GB free under ${info.rootDir} (a variant image is ~1 GB; the shared layers ~0.6 GB)`,
+        detail: `${gb.toFixed(1)} GB free under ${rootDir} (a variant image is ~1 GB; the shared layers ~0.9 GB)`,
         hint: gb < 15 ? "free space: 'pydbg env rm', 'docker system prune'" : undefined,
         exitCode: gb < 5 ? ExitCode.ENGINE : undefined,
       });

@@ -104,7 +104,7 @@ export function formatBuildResult(r: EnvBuildResult): string {
 
 export function formatVerified(v: Record<string, unknown>): string {
   const flags = ['py_debug', 'ref_debug', 'trace_refs', 'count_allocs', 'with_pymalloc', 'with_valgrind', 'gil_disabled', 'mem_debug_hooks', 'asan', 'ubsan', 'gdb_py_bt', 'ext_build'];
-  const parts = flags.map((f) => `${f}=${v[f] ? 'yes' : 'no'}`);
+  const parts = flags.map((f) => `${f}=${v[f] === null || v[f] === undefined ? 'not-asserted' : v[f] ? 'yes' : 'no'}`);
   if (v.abiflags !== null && v.abiflags !== undefined) parts.unshift(`abiflags='${String(v.abiflags)}'`);
   if (v.allocator) parts.unshift(`allocator=${String(v.allocator)}`);
   return parts.join(' ');

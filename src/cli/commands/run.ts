@@ -6,7 +6,7 @@ import { runProject, type RunInput, type RunResult } from '../../run/run.js';
 import { StderrProgress } from '../progress.js';
 import { resolve } from 'node:path';
 
-interface RunOpts {
+export interface RunOpts {
   variant?: string;
   python?: string;
   arch: string;
@@ -27,7 +27,7 @@ interface RunOpts {
   json?: string;
 }
 
-function withTimeout(signal: AbortSignal, timeout: string | undefined, fallback?: number): { signal: AbortSignal; clear: () => void } {
+export function withTimeout(signal: AbortSignal, timeout: string | undefined, fallback?: number): { signal: AbortSignal; clear: () => void } {
   const secs = timeout !== undefined ? Number(timeout) : fallback;
   if (secs === undefined) return { signal, clear: () => {} };
   if (!Number.isFinite(secs) || secs <= 0) throw usageError(`--timeout must be a positive number of seconds, not '${timeout}'`);
@@ -57,7 +57,7 @@ async function execute(input: RunInput, o: RunOpts, signal: AbortSignal, configT
   }
 }
 
-function baseInput(o: RunOpts): RunInput {
+export function baseInput(o: RunOpts): RunInput {
   return {
     projectDir: resolve(o.project),
     argv: [],

@@ -1,0 +1,68 @@
+/** sys._debugmallocstats() text → a table per size class, plus arena totals. Pure. */
+export interface SizeClass {
+  cls: number;
+  size: number;
+  pools: number;
+  inUse: number;
+  avail: number;
+}
+
+export interface MallocStats {
+  classes: SizeClass[];
+  arenasAllocatedTotal?: number;
+  arenasReclaimed?: number;
+  arenasHighwater?: number;
+  arenasCurrent?: number;
+  bytesInAllocatedBlocks?: number;
+}
+
+const num = (s: string) => Number(s.replace(/,/g, ''));
+
+export function parseMallocStats(text: string): MallocStats {
+  const classes: SizeClass[] = [];
+  for (const line of text.split('\n')) {
+    const m = /^\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*$/.exec(line);
+    if (m) classes.push({ cls: num(m[1]!), size: num(m[2]!), pools: num(m[3]!), inUse: num(m[4]!), avail: num(m[5]!) });
+  }
+  const field = (re: RegExp) => {
+    const m = re.exec(text);
+    return m ? num(m[1]!) : undefined;
+  };
+  return {
+    classes,
+    arenasAllocatedTotal: field(/# arenas allocated total\s*=\s*([\d,]+)/),
+    arenasReclaimed: field(/# arenas reclaimed\s*=\s*([\d,]+)/),
+    arenasHighwater: field(/# arenas highwater mark\s*=\s*([\d,]+)/),
+    arenasCurrent: field(/# arenas allocated current\s*=\s*([\d,]+)/),
+    bytesInAllocatedBlocks: field(/# bytes in allocated blocks\s*=\s*([\d,]+)/),
+  };
+}
+
+export interface MallocStatsDiff {
+  rows: Array<{ size: number; before: number; after: number; delta: number; poolsBefore: number; poolsAfter: number }>;
+  arenas: { before?: number; after?: number };
+  bytesInUse: { before?: number; after?: number };
+}
+
+export function diffMallocStats(before: MallocStats, after: MallocStats): MallocStatsDiff {
+  const sizes = [...new Set([...before.classes, ...after.classes].map((c) => c.size))].sort((a, b) => a - b);
+  const find = (s: MallocStats, size: number) => s.classes.find((c) => c.size === size);
+  return {
+    rows: sizes.map((size) => {
+      const b = find(before, size);
+      const a = find(after, size);
+      return { size, before: b?.inUse ?? 0, after: a?.inUse ?? 0, delta: (a?.inUse ?? 0) - (b?.inUse ?? 0), poolsBefore: b?.pools ?? 0, poolsAfter: a?.pools ?? 0 };
+    }),
+    arenas: { before: before.arenasCurrent, after: after.arenasCurrent },
+    bytesInUse: { before: before.bytesInAllocatedBlocks, after: after.bytesInAllocatedBlocks },
+  };
+}
+
+export function mallocStatsTable(d: MallocStatsDiff): string {
+  const lines = ['  size  blocks before  blocks after      delta  pools before/after'];
+  for (const r of d.rows) {
+    lines.push(`  ${String(r.size).padStart(4)}  ${String(r.before).padStart(13)}  ${String(r.after).padStart(12)}  ${(r.delta >= 0 ? `+${r.delta}` : String(r.delta)).padStart(9)}  ${r.poolsBefore}/${r.poolsAfter}`);
+  }
+  lines.push(`  arenas in use: ${d.arenas.before ?? '?'} → ${d.arenas.after ?? '?'}; bytes in allocated blocks: ${d.bytesInUse.before ?? '?'} → ${d.bytesInUse.after ?? '?'}`);
+  return lines.join('\n');
+}

@@ -1,0 +1,92 @@
+import { toProjectPath } from '../run/crash.js';
+import type { Finding, Frame } from './types.js';
+
+/** ASan/UBSan stack line: "    #0 0x7f.. in overflow /pydbg/build/oob.c:7" (column optional) or "(… /lib.so+0x12)". */
+const FRAME = /^\s*#(\d+) 0x[0-9a-f]+ in (\S+)(?: (\S+?):(\d+)(?::\d+)?)?(?: \((\S+)\+0x[0-9a-f]+\))?\s*$/;
+const FRAME_NOFN = /^\s*#(\d+) 0x[0-9a-f]+ +\((\S+)\+0x[0-9a-f]+\)\s*$/;
+
+function frame(line: string): Frame | null {
+  const m = FRAME.exec(line);
+  if (m) {
+    const mapped = toProjectPath(m[3] ?? null);
+    return { function: m[2]!, file: mapped.file, line: m[4] ? Number(m[4]) : null, object: m[5] ?? null, inUserCode: mapped.user };
+  }
+  const n = FRAME_NOFN.exec(line);
+  if (n) return { function: null, file: null, line: null, object: n[2]!, inUserCode: toProjectPath(n[2]!).user };
+  return null;
+}
+
+function stackAt(lines: string[], start: number): [Frame[], number] {
+  const frames: Frame[] = [];
+  let i = start;
+  while (i < lines.length && !/^\s*#\d+ /.test(lines[i]!)) i += 1;
+  for (; i < lines.length; i += 1) {
+    const f = frame(lines[i]!);
+    if (!f) break;
+    frames.push(f);
+  }
+  return [frames, i];
+}
+
+/** AddressSanitizer reports ("==PID==ERROR: AddressSanitizer: heap-buffer-overflow …") → findings. */
+export function parseAsan(text: string): Finding[] {
+  const lines = text.split('\n');
+  const out: Finding[] = [];
+  for (let i = 0; i < lines.length; i += 1) {
+    const head = /==\d+==ERROR: AddressSanitizer: ([\w-]+)(.*)$/.exec(lines[i]!);
+    if (!head) continue;
+    const kind = head[1]!;
+    const access = /^(READ|WRITE) of size (\d+)/.exec(lines[i + 1] ?? '');
+    const [frames, next] = stackAt(lines, i + 1);
+    const related: Finding['related'] = [];
+    let j = next;
+    // "0x… is located 20 bytes to the right of 20-byte region", then "allocated by…", "freed by…", "previously allocated by…"
+    const located = lines.slice(next, next + 4).find((l) => /is located/.test(l));
+    for (; j < lines.length && !/^SUMMARY: AddressSanitizer/.test(lines[j]!) && !/==\d+==ERROR/.test(lines[j]!); j += 1) {
+      const rel = /^(freed by thread \S+ here|previously allocated by thread \S+ here|allocated by thread \S+ here):/.exec(lines[j]!);
+      if (rel) {
+        const [fs, k] = stackAt(lines, j + 1);
+        related.push({ message: rel[1]!, frames: fs });
+        j = k - 1;
+      }
+    }
+    out.push({
+      analysis: 'asan',
+      kind,
+      message: `${kind}${access ? `: ${access[1]} of size ${access[2]}` : ''}${located ? ` (${located.trim().replace(/^0x[0-9a-f]+ /, '')})` : ''}`,
+      severity: 'error',
+      userFrame: frames.find((f) => f.inUserCode) ?? null,
+      frames,
+      related,
+      count: 1,
+      data: access ? { access: access[1]!, size: Number(access[2]) } : {},
+    });
+    i = j;
+  }
+  return out;
+}
+
+/** UBSan: "/pydbg/build/x.c:12:9: runtime error: signed integer overflow: …" (+ stack with print_stacktrace=1). */
+export function parseUbsan(text: string): Finding[] {
+  const lines = text.split('\n');
+  const out: Finding[] = [];
+  for (let i = 0; i < lines.length; i += 1) {
+    const m = /^(\S+?):(\d+):(\d+): runtime error: (.*)$/.exec(lines[i]!);
+    if (!m) continue;
+    const mapped = toProjectPath(m[1]!);
+    const [frames] = stackAt(lines, i + 1);
+    const here: Frame = { function: frames[0]?.function ?? null, file: mapped.file, line: Number(m[2]), object: null, inUserCode: mapped.user };
+    out.push({
+      analysis: 'ubsan',
+      kind: m[4]!.split(':')[0]!.replace(/\s+/g, '-'),
+      message: m[4]!,
+      severity: 'error',
+      userFrame: here.inUserCode ? here : (frames.find((f) => f.inUserCode) ?? null),
+      frames: frames.length ? frames : [here],
+      related: [],
+      count: 1,
+      data: { column: Number(m[3]) },
+    });
+  }
+  return out;
+}

@@ -1,0 +1,122 @@
+import { describe, expect, it } from 'vitest';
+import { analyseLeaks, type LeakRun } from '../../src/analyses/leaks.js';
+import { groupFindings, type AnalysisReport, type Finding } from '../../src/analyses/types.js';
+import { jsonReport, junitReport, sarifReport, textReport } from '../../src/report/writers.js';
+
+const run = (rounds: LeakRun['rounds'], extra: Partial<LeakRun> = {}): LeakRun => ({
+  target: 'refleak:search', iterations: 1000, warmup: 2, rounds, error: null, has_refs: true, has_blocks: true, has_tracemalloc: true, type_source: 'gc', ...extra,
+});
+
+describe('leak decisions', () => {
+  it('the python-ldap leak: one list per call, +1 refcount, +1 block', () => {
+    const round = { refs: 1000, blocks: 1001, traced_blocks: 1002, traced_bytes: 56000, rss: 0, types: { list: 1000 } };
+    const { findings } = analyseLeaks(run([round, round, round, round]), 'refleak.py');
+    expect(findings.map((f) => f.message)).toEqual([
+      'leaks 1 list per call',
+      'total refcount grows by 1 per call',
+      'allocated memory blocks grow by 1 per call, 56 bytes',
+    ]);
+  });
+  it('stays quiet on a clean extension (measurement residue, caches, one noisy round)', () => {
+    const r = [
+      { refs: 2, blocks: 6, traced_blocks: 5, traced_bytes: 300, rss: 4096, types: { dict: 1 } },
+      { refs: 0, blocks: 0, traced_blocks: 1, traced_bytes: 64, rss: 0, types: {} },
+      { refs: 1, blocks: 2, traced_blocks: 0, traced_bytes: 0, rss: 0, types: { list: 3 } },
+      { refs: 0, blocks: 1, traced_blocks: 2, traced_bytes: 16, rss: 0, types: {} },
+    ];
+    expect(analyseLeaks(run(r), 'clean.py').findings).toEqual([]);
+  });
+  it('a leak must show in every counted round', () => {
+    const leak = { refs: 1000, types: { list: 1000 } };
+    const none = { refs: 0, types: {} };
+    expect(analyseLeaks(run([leak, leak, none, leak]), 'x.py').findings).toEqual([]);
+  });
+  it('a C malloc leak shows only in RSS, and says where to look', () => {
+    const r = { refs: 0, blocks: 0, traced_blocks: 0, traced_bytes: 0, rss: 1024 * 20, types: {} };
+    const { findings } = analyseLeaks(run([r, r, r, r], { iterations: 20, target: 'leak.py' }), 'leak.py');
+    expect(findings).toHaveLength(1);
+    expect(findings[0]).toMatchObject({ kind: 'RSSGrowth', severity: 'error' });
+    expect(findings[0]!.message).toBe("process memory (RSS) grows by 1.0 KiB per run: not from Python's allocators (a C malloc leak? run 'pydbg check memcheck')");
+  });
+  it('nopymalloc builds have no pymalloc blocks: tracemalloc counts instead', () => {
+    const r = { refs: 1000, blocks: 0, traced_blocks: 1000, traced_bytes: 56000, types: { list: 1000 } };
+    const { findings } = analyseLeaks(run([r, r, r, r], { has_blocks: true }), 'r.py');
+    expect(findings.find((f) => f.kind === 'BlockLeak')?.data.source).toBe('traced_blocks');
+  });
+});
+
+const frame = (fn: string, file: string, line: number, user: boolean) => ({ function: fn, file, line, object: null, inUserCode: user });
+const finding = (over: Partial<Finding> = {}): Finding => ({
+  analysis: 'memcheck', kind: 'InvalidWrite', message: 'Invalid write of size 4', severity: 'error',
+  userFrame: frame('overflow', 'oob.c', 7, true), frames: [frame('overflow', 'oob.c', 7, true), frame('cfunction_vectorcall_NOARGS', 'Objects/methodobject.c', 481, false)],
+  related: [{ message: "Address 0x4a is 20 bytes after a block of size 20 alloc'd", frames: [frame('malloc', 'vg_replace_malloc.c', 381, false), frame('overflow', 'oob.c', 6, true)] }],
+  count: 1, data: {}, ...over,
+});
+const report = (userFindings: Finding[], over: Partial<AnalysisReport> = {}): AnalysisReport => ({
+  schema: 'pydbg.report/1', analysis: 'memcheck', tool: 'valgrind memcheck', python: '3.11.2', variant: 'nopymalloc', command: ['python', 'repro.py'],
+  status: 'complete', reproExitCode: 0, userFindings, interpreterFindings: [], rawFiles: ['/out/memcheck.1.xml'], summary: {}, ...over,
+});
+
+describe('grouping', () => {
+  it('groups the same bug hit many times, adding up leaked bytes', () => {
+    const leak = finding({ kind: 'Leak_DefinitelyLost', message: '1,024 bytes in 1 blocks are definitely lost in loss record 3 of 9', data: { leakedBytes: 1024 } });
+    const g = groupFindings([leak, { ...leak, message: '2,048 bytes in 2 blocks are definitely lost in loss record 4 of 9', data: { leakedBytes: 2048 } }, finding()]);
+    expect(g).toHaveLength(2);
+    expect(g[0]).toMatchObject({ count: 2, data: { leakedBytes: 3072 } });
+  });
+});
+
+describe('report writers', () => {
+  it('text leads with the user frame', () => {
+    const t = textReport(report([finding()]));
+    expect(t).toContain('1 finding(s) in your code');
+    expect(t).toMatch(/InvalidWrite\s+oob\.c:7 \(overflow\)/);
+    expect(t).toContain("Address 0x4a is 20 bytes after a block of size 20 alloc'd");
+    expect(textReport(report([]))).toContain('no findings in your code');
+    expect(textReport(report([], { status: 'partial', partialReason: 'the repro crashed with SIGSEGV' }))).toContain('PARTIAL: the repro crashed');
+  });
+  it('SARIF 2.1.0 with project-relative locations and stacks', () => {
+    const s = JSON.parse(sarifReport([report([finding()])]));
+    expect(s.version).toBe('2.1.0');
+    const res = s.runs[0].results[0];
+    expect(res.ruleId).toBe('InvalidWrite');
+    expect(res.level).toBe('error');
+    expect(res.locations[0].physicalLocation).toEqual({ artifactLocation: { uri: 'oob.c', uriBaseId: 'SRCROOT' }, region: { startLine: 7 } });
+    expect(res.stacks[0].frames).toHaveLength(2);
+    expect(s.runs[0].tool.driver.rules.map((r: { id: string }) => r.id)).toEqual(['InvalidWrite']);
+  });
+  it('JUnit: a failing case per finding, a passing case for a clean repro', () => {
+    const j = junitReport([report([finding()])]);
+    expect(j).toContain('<testsuite name="pydbg memcheck (CPython 3.11.2 nopymalloc)" tests="1" failures="1" errors="0">');
+    expect(j).toContain('<failure message="Invalid write of size 4" type="InvalidWrite">');
+    expect(junitReport([report([])])).toMatch(/tests="1" failures="0" errors="0">\n\s+<testcase classname="pydbg.memcheck" name="python repro.py"\/>/);
+  });
+  it('JSON is the documented schema', () => {
+    expect(JSON.parse(jsonReport(report([finding()])))).toMatchObject({ schema: 'pydbg.report/1', analysis: 'memcheck', userFindings: [{ kind: 'InvalidWrite' }] });
+  });
+});
+
+describe('memcheck XML (a real valgrind 3.19 report: examples/oob_write on 3.13 nopymalloc)', () => {
+  it('parses the invalid write, its allocation stack, and separates interpreter noise', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { parseMemcheckXml, memcheckFindings } = await import('../../src/analyses/memcheck.js');
+    const xml = readFileSync(new URL('../fixtures/memcheck-oob-3.13.xml', import.meta.url), 'utf8');
+    const m = memcheckFindings([parseMemcheckXml(xml)]);
+    expect(m.complete).toBe(true);
+    expect(m.user).toHaveLength(1);
+    const f = m.user[0]!;
+    expect(f).toMatchObject({ kind: 'InvalidWrite', message: 'Invalid write of size 4', severity: 'error' });
+    expect(f.userFrame).toMatchObject({ function: 'overflow', file: 'oob.c', line: 7 });
+    expect(f.frames[1]!.file).toBe('Objects/methodobject.c');
+    expect(f.related[0]!.message).toMatch(/is 20 bytes after a block of size 20 alloc'd$/);
+  });
+  it('a report cut short is repaired up to its last complete error and marked incomplete', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { parseMemcheckXml } = await import('../../src/analyses/memcheck.js');
+    const xml = readFileSync(new URL('../fixtures/memcheck-oob-3.13.xml', import.meta.url), 'utf8');
+    const cut = xml.slice(0, xml.indexOf('</error>') + '</error>'.length + 40);
+    const p = parseMemcheckXml(cut);
+    expect(p.complete).toBe(false);
+    expect(p.findings[0]?.kind).toBe('InvalidWrite');
+  });
+});
