@@ -113,7 +113,8 @@ setup(name="pydbgprobe_ext", version="0", ext_modules=[Extension("pydbgprobe_ext
 
 
 def ext_build(workdir):
-    """Both ways users build extensions: setup.py build_ext --inplace, and pip install . (offline)."""
+    """Both ways users build extensions: setup.py build_ext --inplace, and pip install . (offline).
+    Returns (build_ext ok, pip install ok, output tail)."""
     d = os.path.join(workdir, 'ext')
     os.mkdir(d)
     with open(os.path.join(d, 'pydbgprobe_ext.c'), 'w') as f:
@@ -124,21 +125,24 @@ def ext_build(workdir):
     pip = [sys.executable, '-m', 'pip', 'install', '--no-deps', '--no-index']
     if sys.version_info[0] >= 3:
         pip.append('--no-build-isolation')
-    try:
-        subprocess.check_output([sys.executable, 'setup.py', 'build_ext', '--inplace'], cwd=d, stderr=subprocess.STDOUT)
-        inplace = subprocess.check_output(check, cwd=d, stderr=subprocess.STDOUT)
-        shutil.rmtree(os.path.join(d, 'build'), ignore_errors=True)
-        subprocess.check_output(pip + ['.'], cwd=d, stderr=subprocess.STDOUT)
+    def attempt(steps, cwd_check):
         try:
-            installed = subprocess.check_output(check, cwd=workdir, stderr=subprocess.STDOUT)
-        finally:
-            subprocess.call([sys.executable, '-m', 'pip', 'uninstall', '-y', 'pydbgprobe_ext'],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        ok = all(o.decode().strip().splitlines()[-1] == '42' for o in (inplace, installed))
-        return ok, ''
-    except (OSError, subprocess.CalledProcessError) as e:
-        text = (getattr(e, 'output', None) or str(e).encode()).decode('utf-8', 'replace')
-        return False, text[-1500:]
+            for step in steps:
+                subprocess.check_output(step, cwd=d, stderr=subprocess.STDOUT)
+            out = subprocess.check_output(check, cwd=cwd_check, stderr=subprocess.STDOUT)
+            return out.decode().strip().splitlines()[-1] == '42', ''
+        except (OSError, subprocess.CalledProcessError) as e:
+            return False, (getattr(e, 'output', None) or str(e).encode()).decode('utf-8', 'replace')[-1500:]
+
+    inplace_ok, tail1 = attempt([[sys.executable, 'setup.py', 'build_ext', '--inplace']], d)
+    shutil.rmtree(os.path.join(d, 'build'), ignore_errors=True)
+    for f in os.listdir(d):
+        if f.endswith('.so'):
+            os.remove(os.path.join(d, f))
+    pip_ok, tail2 = attempt([pip + ['.']], workdir)
+    subprocess.call([sys.executable, '-m', 'pip', 'uninstall', '-y', 'pydbgprobe_ext'],
+                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    return inplace_ok, pip_ok, (tail1 + '\n' + tail2).strip()
 
 
 STDLIB_C_MODULES = {
@@ -178,7 +182,7 @@ def main():
     allocator = allocator_name()
     try:
         gdb_ok, gdb_tail = gdb_py_bt(workdir)
-        ext_ok, ext_tail = ext_build(workdir)
+        ext_ok, pip_ok, ext_tail = ext_build(workdir)
         props = {
             'version': '%d.%d.%d' % tuple(sys.version_info[:3]),
             'py_debug': config_bool('Py_DEBUG'),
@@ -195,6 +199,7 @@ def main():
             'ubsan': ubsan,
             'gdb_py_bt': gdb_ok,
             'ext_build': ext_ok,
+            'pip_install': pip_ok,
         }
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -225,7 +230,7 @@ def main():
             print('pydbg probe: %s: expected %r, got %r' % (m['property'], m['expected'], m['actual']), file=sys.stderr)
         if not props['gdb_py_bt']:
             print('pydbg probe: gdb output tail:\n' + gdb_tail, file=sys.stderr)
-        if not props['ext_build']:
+        if not props['ext_build'] or not props['pip_install']:
             print('pydbg probe: extension build output tail:\n' + ext_tail, file=sys.stderr)
         sys.exit(1)
 

@@ -64,8 +64,11 @@ export function planBuild(input: PlanInput): BuildPlan {
     source = { kind: 'release', release };
   }
   const names = parseVariantList(input.variant);
-  const spec = resolveVariant(names, version, { configureArgs: input.configureArgs, cflags: input.cflags });
   const pip = input.pip ?? 'offline';
+  const spec = resolveVariant(names, version, { configureArgs: input.configureArgs, cflags: input.cflags, pypi: pip === 'pypi' });
+  if (spec.expected.pip_install === null) {
+    spec.notes.push("offline, 'pip install .' cannot build free-threaded wheels (Debian's wheel 0.38 has no cp313t tags): extensions build with setup.py build_ext; use --pip pypi or a --wheelhouse with a newer wheel for PEP 517 builds");
+  }
 
   // Anything beyond (version, variant, arch) from a pinned release gets a short suffix in the tag,
   // so a custom build never shadows the standard one.

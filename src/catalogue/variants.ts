@@ -115,7 +115,10 @@ export interface ExpectedProps {
   /** python-gdb.py auto-loads and py-bt names the Python function. Asserted on Py_DEBUG (-Og)
    *  builds; on optimised builds it depends on what the optimiser kept, so it is measured, not promised. */
   gdb_py_bt: boolean | null;
-  ext_build: boolean; // a C extension builds with setuptools, offline, and imports
+  ext_build: boolean; // a C extension builds with setuptools (build_ext), offline, and imports
+  /** `pip install .` of that extension (PEP 517, offline) works and imports. Not asserted for the
+   *  free-threaded build with offline wheels: Debian's wheel 0.38 cannot tag cp313t wheels. */
+  pip_install: boolean | null;
 }
 
 export interface VariantSpec {
@@ -133,6 +136,8 @@ export interface VariantSpec {
 export interface UserBuildExtras {
   configureArgs?: string[];
   cflags?: string[];
+  /** setuptools/wheel from the package index (newer than Debian's offline wheels) */
+  pypi?: boolean;
 }
 
 export function parseVariantList(input: string | string[]): VariantName[] {
@@ -271,6 +276,7 @@ export function resolveVariant(names: VariantName[], version: PyVersion, extras:
     ubsan: has('ubsan'),
     gdb_py_bt: pydebug ? true : null,
     ext_build: true,
+    pip_install: has('freethreaded') && !extras.pypi ? null : true,
   };
 
   const userArgs = extras.configureArgs ?? [];

@@ -75,7 +75,7 @@ export function buildProgram(signal: AbortSignal): Command {
   env
     .command('rm [images...]')
     .description('remove pydbg variant images (tags, ids or VERSION-VARIANT[-ARCH])')
-    .option('--all', 'remove every pydbg image, including the shared base and toolchain layers')
+    .option('--all', 'remove every pydbg image: extension builds, project packages, variants, the shared toolchain and base')
     .action(async (images, o) => (await import('./commands/env.js')).rm(images, o));
 
   const runOptions = (cmd: Command) =>

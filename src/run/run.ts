@@ -106,9 +106,14 @@ export async function runProject(input: RunInput, io: RunIO): Promise<RunResult[
   return results;
 }
 
-async function runOne(input: RunInput & { variant: string; python: string }, config: PydbgConfig, build: ExtBuild, io: RunIO): Promise<RunResult> {
+async function runOne(input: RunInput & { variant: string; python: string }, config: PydbgConfig, detected: ExtBuild, io: RunIO): Promise<RunResult> {
   const { engine, progress } = io;
   const plan = planBuild({ variant: input.variant, python: input.python, arch: input.arch });
+  let build = detected;
+  if (build.kind === 'pyproject' && plan.spec.expected.pip_install === null && existsSync(join(input.projectDir, 'setup.py'))) {
+    progress.log("note: offline PEP 517 builds cannot tag free-threaded wheels (Debian's wheel 0.38): building with setup.py build_ext instead");
+    build = { kind: 'setup.py', marker: 'setup.py' };
+  }
   const variantImage = await ensureVariant(plan, input, io);
   const runtime = await ensureRuntime(plan, variantImage, config, input.projectDir, io);
   const started = Date.now();

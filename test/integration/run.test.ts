@@ -177,6 +177,45 @@ describe('pydbg run on 3.13 debug', () => {
   });
 });
 
+describe('pydbg run on 3.13 freethreaded', () => {
+  it('a pyproject extension falls back to build_ext offline (no cp313t wheel tags) and runs', async () => {
+    await buildVariant(['--variant', 'freethreaded', '--python', '3.13']);
+    const r = await pydbg(['run', '--variant', 'freethreaded', '--python', '3.13', '-C', join(EX, 'clean'), '--', 'python', 'repro.py']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stderr).toContain('building with setup.py build_ext instead');
+    expect(r.stdout).toContain('clean: ok');
+  });
+});
+
+describe('pydbg.yaml: system and Python packages in a cached derived image', () => {
+  it('installs apt packages and wheelhouse wheels once, then reuses the image', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'pydbg-pkgs-'));
+    await chmod(dir, 0o755);
+    // a tiny pure-Python wheel, written by hand (a wheel is a zip with METADATA/WHEEL/RECORD)
+    const wheels = join(dir, 'wheels');
+    await execa('mkdir', ['-p', wheels]);
+    const makeWheel = String.raw`
+import sys, zipfile
+z = zipfile.ZipFile(sys.argv[1] + '/pydbgdemo-1.0-py3-none-any.whl', 'w')
+z.writestr('pydbgdemo.py', 'ANSWER = 42\n')
+z.writestr('pydbgdemo-1.0.dist-info/METADATA', 'Metadata-Version: 2.1\nName: pydbgdemo\nVersion: 1.0\n')
+z.writestr('pydbgdemo-1.0.dist-info/WHEEL', 'Wheel-Version: 1.0\nGenerator: pydbg-test\nRoot-Is-Purelib: true\nTag: py3-none-any\n')
+z.writestr('pydbgdemo-1.0.dist-info/RECORD', '')
+z.close()
+`;
+    await execa('python3', ['-c', makeWheel, wheels]);
+    await writeFile(join(dir, 'pydbg.yaml'), 'system_packages: [libyaml-dev]\npython_packages: [pydbgdemo]\nwheelhouse: wheels\nenv:\n  PYDBG_DEMO: "yes"\n');
+    const probe = ['sh', '-c', 'test -f /usr/include/yaml.h && python -c "import os, pydbgdemo; print(pydbgdemo.ANSWER, os.environ[\'PYDBG_DEMO\'])"'];
+    const first = await pydbg(['run', '--variant', 'debug', '--python', '3.13', '-C', dir, '--', ...probe]);
+    expect(first.exitCode, first.stderr).toBe(0);
+    expect(first.stdout.trim()).toBe('42 yes');
+    expect(first.stderr).toContain('installing libyaml-dev, pydbgdemo into a derived image');
+    const second = await pydbg(['run', '--variant', 'debug', '--python', '3.13', '-C', dir, '--', ...probe]);
+    expect(second.stdout.trim()).toBe('42 yes');
+    expect(second.stderr).not.toContain('installing');
+  });
+});
+
 describe('pydbg run on 3.11 nopymalloc', () => {
   const v = ['--variant', 'nopymalloc', '--python', '3.11'];
   const valgrind = ['valgrind', '--error-exitcode=3', '--errors-for-leak-kinds=definite', '--leak-check=full', '--suppressions=/opt/pydbg/valgrind-python.supp', 'python', 'repro.py'];

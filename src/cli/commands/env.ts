@@ -103,7 +103,7 @@ export function formatBuildResult(r: EnvBuildResult): string {
 }
 
 export function formatVerified(v: Record<string, unknown>): string {
-  const flags = ['py_debug', 'ref_debug', 'trace_refs', 'count_allocs', 'with_pymalloc', 'with_valgrind', 'gil_disabled', 'mem_debug_hooks', 'asan', 'ubsan', 'gdb_py_bt', 'ext_build'];
+  const flags = ['py_debug', 'ref_debug', 'trace_refs', 'count_allocs', 'with_pymalloc', 'with_valgrind', 'gil_disabled', 'mem_debug_hooks', 'asan', 'ubsan', 'gdb_py_bt', 'ext_build', 'pip_install'];
   const parts = flags.map((f) => `${f}=${v[f] === null || v[f] === undefined ? 'not-asserted' : v[f] ? 'yes' : 'no'}`);
   if (v.abiflags !== null && v.abiflags !== undefined) parts.unshift(`abiflags='${String(v.abiflags)}'`);
   if (v.allocator) parts.unshift(`allocator=${String(v.allocator)}`);
@@ -214,7 +214,8 @@ export async function rm(refs: string[], o: { all?: boolean }): Promise<void> {
   await engine.ping();
   let targets: ImageInfo[] = [];
   if (o.all) {
-    const order = ['variant', 'deps', 'base'];
+    // children before parents: extension builds, project packages, variants, toolchain, base
+    const order = ['ext', 'runtime', 'variant', 'deps', 'base'];
     for (const kind of order) targets.push(...(await engine.findImages({ [LABEL.kind]: kind })));
   } else {
     if (refs.length === 0) throw usageError('name the image(s) to remove, or pass --all');
