@@ -37,25 +37,39 @@ export interface BuildPlan {
 
 export const IMAGE_REPO = 'pydbg/cpython';
 
+/** A tarball's exact version: --python X.Y.Z, or the upstream file name (Python-X.Y.Z.tgz). Never guessed. */
+function exactVersion(python: string | undefined, where: string, flag: string): string {
+  const named = /Python-(\d+\.\d+\.\d+)\.t/.exec(where)?.[1];
+  if (python && /^\d+\.\d+\.\d+$/.test(python)) {
+    if (named && named !== python) throw usageError(`--python ${python} does not match ${where}, which is ${named}`);
+    return python;
+  }
+  if (named) return named;
+  throw usageError(`${flag} needs --python MAJOR.MINOR.MICRO: pydbg cannot tell the version of ${where}`, `e.g. --python 3.13.5 ${flag} ${where}`);
+}
+
 /** Pure: turn command-line/config input into a build plan, or a one-line error. */
 export function planBuild(input: PlanInput): BuildPlan {
   const arch = resolveArch(input.arch);
   let version: PyVersion;
   let source: SourceSpec;
+  const full = (v: string | undefined) => (v && /^\d+\.\d+\.\d+$/.test(v) ? v : undefined);
   if (input.sourcePath) {
     if (input.sourceUrl) throw usageError('--source and --source-url are mutually exclusive');
-    const given = input.python ?? input.treeVersion;
-    if (!given) throw usageError('--source needs --python MAJOR.MINOR.MICRO for a tarball', 'e.g. --python 3.13.5 --source ./Python-3.13.5.tgz');
-    version = resolveVersionOnly(given);
-    if (input.treeVersion && input.python && /^\d+\.\d+\.\d+$/.test(input.python) && input.python !== input.treeVersion) {
-      throw usageError(`--python ${input.python} does not match the checkout, which is ${input.treeVersion}`);
+    if (input.sourceIsDir) {
+      if (!input.treeVersion) throw usageError(`${input.sourcePath} has no Include/patchlevel.h to read its version from`, 'is it the top of a CPython checkout?');
+      if (full(input.python) && input.python !== input.treeVersion) {
+        throw usageError(`--python ${input.python} does not match the checkout, which is ${input.treeVersion}`);
+      }
+      version = resolveVersionOnly(input.treeVersion);
+      source = { kind: 'tree', path: input.sourcePath };
+    } else {
+      version = resolveVersionOnly(exactVersion(input.python, input.sourcePath, '--source'));
+      source = { kind: 'tarball', path: input.sourcePath };
     }
-    if (input.treeVersion) version = parseVersion(input.treeVersion);
-    source = input.sourceIsDir ? { kind: 'tree', path: input.sourcePath } : { kind: 'tarball', path: input.sourcePath };
   } else if (input.sourceUrl) {
     if (!input.sha256) throw usageError('--source-url needs --sha256', 'pydbg never builds an unverified download');
-    if (!input.python) throw usageError('--source-url needs --python MAJOR.MINOR.MICRO');
-    version = resolveVersionOnly(input.python);
+    version = resolveVersionOnly(exactVersion(input.python, input.sourceUrl, '--source-url'));
     source = { kind: 'url', url: input.sourceUrl, sha256: input.sha256.toLowerCase() };
   } else {
     if (input.sha256) throw usageError('--sha256 goes with --source-url');

@@ -58,10 +58,13 @@ describe('planBuild', () => {
     expect(a).toMatch(/^pydbg\/cpython:3\.13\.5-debug-amd64-x[0-9a-f]{8}$/);
     expect(planBuild({ variant: 'debug', python: '3.13', cflags: ['-DFOO'] }).image).not.toBe(a);
   });
-  it('source options are checked', () => {
+  it('source options are checked; a tarball\'s version is never guessed', () => {
     expect(code(() => planBuild({ variant: 'debug', python: '3.13.5', sourceUrl: 'https://x/y.tgz' }))).toBe(ExitCode.USAGE);
     expect(code(() => planBuild({ variant: 'debug', sha256: 'ab' }))).toBe(ExitCode.USAGE);
     expect(code(() => planBuild({ variant: 'debug', sourcePath: '/tmp/x.tgz' }))).toBe(ExitCode.USAGE);
+    expect(code(() => planBuild({ variant: 'debug', python: '3.13', sourcePath: '/tmp/cpython-fork.tgz' }))).toBe(ExitCode.USAGE);
+    expect(planBuild({ variant: 'debug', python: '3.13', sourcePath: '/tmp/Python-3.12.4.tar.xz' }).version.text).toBe('3.12.4');
+    expect(code(() => planBuild({ variant: 'debug', python: '3.12.3', sourcePath: '/tmp/Python-3.12.4.tar.xz' }))).toBe(ExitCode.USAGE);
     const p = planBuild({ variant: 'debug', python: '3.12.99', sourceUrl: 'https://x/Python-3.12.99.tgz', sha256: 'A'.repeat(64) });
     expect(p.source).toEqual({ kind: 'url', url: 'https://x/Python-3.12.99.tgz', sha256: 'a'.repeat(64) });
     expect(p.version.text).toBe('3.12.99');

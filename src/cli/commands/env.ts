@@ -30,7 +30,7 @@ export interface BuildOpts {
 }
 
 /** Command-line options → plan (reads only the local source's patchlevel.h, if any). */
-export async function planFromOptions(o: BuildOpts, pythonGiven = true): Promise<BuildPlan> {
+export async function planFromOptions(o: BuildOpts): Promise<BuildPlan> {
   const input: PlanInput = {
     variant: o.variant,
     python: o.python,
@@ -52,10 +52,7 @@ export async function planFromOptions(o: BuildOpts, pythonGiven = true): Promise
     if (!st) throw new PydbgError(ExitCode.SOURCE, `--source ${o.source} does not exist`, { hint: 'pass a CPython checkout or a source tarball' });
     input.sourcePath = path;
     input.sourceIsDir = st.isDirectory();
-    if (st.isDirectory()) {
-      input.treeVersion = await treeVersion(path);
-      if (!pythonGiven) input.python = undefined;
-    }
+    if (st.isDirectory()) input.treeVersion = await treeVersion(path);
   }
   return planBuild(input);
 }
