@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import type { ArchDef } from '../catalogue/arch.js';
-import type { Engine } from '../engine/engine.js';
+import type { Engine, ImageInfo } from '../engine/engine.js';
 import { ExitCode, PydbgError } from '../errors.js';
 import { BASE_UPSTREAM, baseRef, LABEL, loadTemplate, type BaseImage } from '../render/dockerfile.js';
 import { render } from '../render/template.js';
@@ -19,9 +19,8 @@ export const DEBIAN_MIRROR = () => process.env.PYDBG_DEBIAN_MIRROR ?? 'http://de
  * pydbg/base:bookworm-<arch> and labelled with where it came from; pydbg says which it did.
  */
 export async function ensureBase(engine: Engine, arch: ArchDef, io: BuildIO): Promise<BaseImage> {
-  const ref = baseRef(arch);
-  const have = await engine.inspectImage(ref);
-  if (have) return { ref, id: have.id, origin: (have.labels[LABEL.baseOrigin] as BaseImage['origin']) ?? 'local', upstream: BASE_UPSTREAM };
+  const have = await engine.inspectImage(baseRef(arch));
+  if (have) return presentBase(have, arch);
 
   let pullError: string;
   try {
@@ -39,6 +38,11 @@ export async function ensureBase(engine: Engine, arch: ArchDef, io: BuildIO): Pr
   }
   io.log(`registry unreachable (${pullError}); bootstrapping ${BASE_UPSTREAM} offline with debootstrap`);
   return bootstrap(engine, arch, io);
+}
+
+/** The base image as it already stands on the engine (its labels say where it came from). */
+export function presentBase(have: ImageInfo, arch: ArchDef): BaseImage {
+  return { ref: baseRef(arch), id: have.id, origin: (have.labels[LABEL.baseOrigin] as BaseImage['origin']) ?? 'local', upstream: BASE_UPSTREAM };
 }
 
 async function adopt(engine: Engine, arch: ArchDef, origin: 'pulled' | 'local', io: BuildIO): Promise<BaseImage> {

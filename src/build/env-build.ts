@@ -9,11 +9,11 @@ import { ExitCode, PydbgError } from '../errors.js';
 import { buildsDir, logsDir } from '../paths.js';
 import {
   APT_PACKAGES, depsRef, expectedJson, imageFile, LABEL, renderDepsDockerfile, renderVariantDockerfile,
-  variantLabels, type BaseImage,
+  variantLabels, baseRef, type BaseImage, type ContextSource,
 } from '../render/dockerfile.js';
-import { declaredSha256, materialiseSource, sha256File, sha256Tree, type MaterialSource } from '../sources/fetch.js';
+import { declaredSha256, materialiseSource, sha256File, sha256Tree, sourceFileName, type MaterialSource } from '../sources/fetch.js';
 import { PYDBG_VERSION } from '../version.js';
-import { ensureBase } from './base.js';
+import { ensureBase, presentBase } from './base.js';
 import { packDir, PROBE_FILES, stageVariantContext } from './context.js';
 import type { BuildPlan } from './plan.js';
 import { runBuild, type BuildIO } from './run-build.js';
@@ -46,13 +46,9 @@ export interface ProbeReport {
 
 /** Everything that decides the image's content, without building or downloading anything. */
 export async function variantKeyParts(plan: BuildPlan, depsId: string) {
-  const sourceSha = declaredSha256(plan.source) ?? (await localSourceSha(plan));
-  const name = plan.source.kind === 'release' ? plan.source.release.file : plan.source.kind === 'url' ? 'cpython.tar' : 'local';
-  const dockerfile = renderVariantDockerfile(plan, {
-    kind: plan.source.kind === 'tree' ? 'tree' : 'tarball',
-    name: plan.source.kind === 'tarball' ? plan.source.path.split('/').pop()! : name,
-    sha256: sourceSha,
-  });
+  const src = await contextSource(plan);
+  const sourceSha = src.sha256;
+  const dockerfile = renderVariantDockerfile(plan, src);
   const files: Record<string, string> = {};
   for (const f of PROBE_FILES) files[f] = createHash('sha256').update(await readFile(imageFile(f))).digest('hex');
   files['expected.json'] = createHash('sha256').update(expectedJson(plan)).digest('hex');
@@ -60,10 +56,11 @@ export async function variantKeyParts(plan: BuildPlan, depsId: string) {
   return { schema: KEY_SCHEMA, pydbg: PYDBG_VERSION, dockerfile, depsId, sourceSha, files, wheelhouse, platform: plan.arch.platform };
 }
 
-async function localSourceSha(plan: BuildPlan): Promise<string> {
-  if (plan.source.kind === 'tree') return sha256Tree(plan.source.path);
-  if (plan.source.kind === 'tarball') return sha256File(plan.source.path);
-  throw new Error('unreachable');
+/** How the source appears in the build context: what the Dockerfile names and the key covers. */
+export async function contextSource(plan: BuildPlan): Promise<ContextSource> {
+  const s = plan.source;
+  const sha256 = declaredSha256(s) ?? (s.kind === 'tree' ? await sha256Tree(s.path) : await sha256File((s as { path: string }).path));
+  return { kind: s.kind === 'tree' ? 'tree' : 'tarball', name: sourceFileName(s), sha256 };
 }
 
 async function dirDigest(dir: string): Promise<string> {
@@ -137,15 +134,10 @@ export async function envBuild(plan: BuildPlan, opts: EnvBuildOptions): Promise<
 
   try {
     // Fast path first: every input to the key is known locally when base and deps exist.
-    const baseHave = await engine.inspectImage(`pydbg/base:bookworm-${plan.arch.name}`);
+    const baseHave = await engine.inspectImage(baseRef(plan.arch));
     const depsHave = await engine.inspectImage(depsRef(plan.arch));
     if (baseHave && depsHave && !opts.force) {
-      const base: BaseImage = {
-        ref: `pydbg/base:bookworm-${plan.arch.name}`,
-        id: baseHave.id,
-        origin: (baseHave.labels[LABEL.baseOrigin] as BaseImage['origin']) ?? 'local',
-        upstream: 'debian:bookworm-slim',
-      };
+      const base = presentBase(baseHave, plan.arch);
       if (depsHave.labels[LABEL.key] === depsKey(plan, base)) {
         const key = contentKey(await variantKeyParts(plan, depsHave.id));
         const hit = await findByKey(engine, key);

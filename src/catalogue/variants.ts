@@ -290,7 +290,7 @@ export function resolveVariant(names: VariantName[], version: PyVersion, extras:
     cflags: [...cflags, ...userCflags],
     env,
     expected,
-    uncommentSuppressions: !py3 || (pymallocOn && !has('nopymalloc') && !has('freethreaded')),
+    uncommentSuppressions: !py3 || (pymallocOn && !has('freethreaded')),
     notes,
   };
 }

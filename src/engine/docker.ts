@@ -233,11 +233,6 @@ export class DockerEngine implements Engine {
       .map((c) => c.Id);
   }
 
-  async containersWithLabel(label: string): Promise<string[]> {
-    const list = await this.docker.listContainers({ all: true, filters: JSON.stringify({ label: [label] }) } as Docker.ContainerListOptions);
-    return list.map((c) => c.Id);
-  }
-
   async dataRootFree(): Promise<{ rootDir: string; free?: number }> {
     const info = (await this.docker.info()) as { DockerRootDir?: string };
     const rootDir = info.DockerRootDir ?? '/var/lib/docker';

@@ -96,8 +96,6 @@ export interface Engine {
   danglingImageIds(): Promise<string[]>;
   /** containers (any state) started from one of these image ids (full or 12-char short) */
   containersFromImages(imageIds: string[]): Promise<string[]>;
-  /** containers carrying a label, for cleanup checks */
-  containersWithLabel(label: string): Promise<string[]>;
   /** the engine's data root and its free space (unknown for a remote engine) */
   dataRootFree(): Promise<{ rootDir: string; free?: number }>;
 }

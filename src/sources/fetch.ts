@@ -45,6 +45,14 @@ export function candidateUrls(spec: SourceSpec, mirrors: string[]): string[] {
   return [primary!, ...fromMirrors, ...rest];
 }
 
+/** The file name a source has in the build context (and in the source cache). */
+export function sourceFileName(spec: SourceSpec): string {
+  if (spec.kind === 'release') return spec.release.file;
+  if (spec.kind === 'url') return basename(new URL(spec.url).pathname) || 'cpython.tar.gz';
+  if (spec.kind === 'tarball') return basename(spec.path);
+  return 'tree';
+}
+
 /** The sha256 the key can use without touching the network (known for releases and URLs). */
 export function declaredSha256(spec: SourceSpec): string | undefined {
   if (spec.kind === 'release') return spec.release.sha256;
@@ -124,7 +132,7 @@ export async function materialiseSource(spec: SourceSpec, opts: FetchOptions = {
 
   const sha = declaredSha256(spec)!;
   if (!HEX64.test(sha)) throw sourceError(`not a sha256: '${sha}'`, 'give 64 hex digits to --sha256');
-  const name = spec.kind === 'release' ? spec.release.file : basename(new URL(spec.url).pathname) || 'cpython.tar.gz';
+  const name = sourceFileName(spec);
   const dir = join(sourcesDir(), sha);
   const dest = join(dir, name);
 

@@ -1,12 +1,12 @@
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { planBuild, IMAGE_REPO, type BuildPlan, type PlanInput } from '../../build/plan.js';
-import { envBuild, type EnvBuildResult } from '../../build/env-build.js';
+import { contextSource, envBuild, type EnvBuildResult } from '../../build/env-build.js';
 import { DockerEngine } from '../../engine/docker.js';
 import type { Engine, ImageInfo } from '../../engine/engine.js';
 import { ExitCode, InterruptedError, PydbgError, usageError } from '../../errors.js';
 import { LABEL, renderVariantDockerfile } from '../../render/dockerfile.js';
-import { declaredSha256, sha256File, sha256Tree, treeVersion } from '../../sources/fetch.js';
+import { treeVersion } from '../../sources/fetch.js';
 import { StderrProgress } from '../progress.js';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -113,11 +113,7 @@ function fmtDuration(s: number): string {
 
 export async function dockerfile(o: BuildOpts): Promise<void> {
   const plan = await planFromOptions(o);
-  const sha = declaredSha256(plan.source) ??
-    (plan.source.kind === 'tree' ? await sha256Tree(plan.source.path) : await sha256File((plan.source as { path: string }).path));
-  const name = plan.source.kind === 'release' ? plan.source.release.file
-    : plan.source.kind === 'url' ? new URL(plan.source.url).pathname.split('/').pop()! : plan.source.path.split('/').pop()!;
-  process.stdout.write(renderVariantDockerfile(plan, { kind: plan.source.kind === 'tree' ? 'tree' : 'tarball', name, sha256: sha }));
+  process.stdout.write(renderVariantDockerfile(plan, await contextSource(plan)));
 }
 
 /** "3.13.5-nopymalloc" → pydbg/cpython:3.13.5-nopymalloc-amd64; tags and ids pass through. */
