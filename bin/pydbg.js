@@ -1,6 +1,8 @@
 #!/usr/bin/env node
-import { main } from '../dist/cli/main.js';
+import module from 'node:module';
 
-main(process.argv).then((code) => {
-  process.exitCode = code;
-});
+// V8's on-disk compile cache (Node 22.1+): pydbg's and dockerode's modules load faster on every
+// run after the first. Start-up is a large part of a short `pydbg run`.
+module.enableCompileCache?.();
+const { main } = await import('../dist/cli/main.js');
+process.exitCode = await main(process.argv);

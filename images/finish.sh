@@ -10,7 +10,8 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_ROOT_USER_ACTION=i
 
 # Valgrind suppressions matched to this very source tree.
 if [ "$uncomment" = 1 ]; then
-  sed 's/^###//' "$src/Misc/valgrind-python.supp" > /opt/pydbg/valgrind-python.supp
+  # only inside the ###{ … ###} blocks: the file's own prose comments also start with ###
+  sed '/^###{/,/^###}/ s/^###//' "$src/Misc/valgrind-python.supp" > /opt/pydbg/valgrind-python.supp
 else
   cp "$src/Misc/valgrind-python.supp" /opt/pydbg/valgrind-python.supp
 fi

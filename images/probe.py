@@ -10,6 +10,8 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+import time
+import platform
 
 
 def config_bool(name):
@@ -71,23 +73,62 @@ GDB_SCRIPT = "def pydbg_probe_fn():\n    id(42)\n\npydbg_probe_fn()\n"
 
 
 def gdb_py_bt(workdir):
+    """gdb + python-gdb.py: break in builtin_id and ask py-bt for the Python function. Under QEMU
+    user emulation there is no ptrace, so gdb drives QEMU's gdb stub instead (QEMU_GDB=<port>)."""
     script = os.path.join(workdir, 'gdbprobe.py')
     with open(script, 'w') as f:
         f.write(GDB_SCRIPT)
-    cmd = ['gdb', '-nx', '-batch',
-           '-ex', 'set startup-with-shell off',
-           '-ex', 'set debuginfod enabled off',
-           '-ex', 'break builtin_id',
-           '-ex', 'run',
-           '-ex', 'py-bt',
-           '--args', sys.executable, '-S', script]
+    base = ['gdb', '-nx', '-batch', '-ex', 'set debuginfod enabled off']
+    native = base + ['-ex', 'set startup-with-shell off', '-ex', 'break builtin_id', '-ex', 'run',
+                     '-ex', 'py-bt', '--args', sys.executable, '-S', script]
+    text = run_gdb(native)
+    how = 'ptrace'
+    if not gdb_ok(text) and no_ptrace(text):
+        text = gdb_via_qemu_stub(base, script)
+        how = 'qemu-gdb-stub'
+    return gdb_ok(text), how, text[-1500:]
+
+
+def gdb_ok(text):
+    return 'pydbg_probe_fn' in text and 'Undefined command' not in text
+
+
+def no_ptrace(text):
+    return any(s in text for s in ('ptrace', "Couldn't get registers", 'Function not implemented',
+                                   'During startup program exited'))
+
+
+def run_gdb(cmd):
     try:
         out = subprocess.check_output(cmd, stderr=subprocess.STDOUT)
     except (OSError, subprocess.CalledProcessError) as e:
         out = getattr(e, 'output', None) or str(e).encode()
-    text = out.decode('utf-8', 'replace')
-    ok = 'pydbg_probe_fn' in text and 'Undefined command' not in text
-    return ok, text[-1500:]
+    return out.decode('utf-8', 'replace')
+
+
+def free_port():
+    import socket
+    s = socket.socket()
+    s.bind(('127.0.0.1', 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def gdb_via_qemu_stub(base, script):
+    port = free_port()
+    env = dict(os.environ)
+    env['QEMU_GDB'] = str(port)
+    target = subprocess.Popen([sys.executable, '-S', script], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        return run_gdb(base + ['-ex', 'set sysroot /', '-ex', 'set tcp connect-timeout 30',
+                               '-ex', 'target remote 127.0.0.1:%d' % port, '-ex', 'break builtin_id',
+                               '-ex', 'continue', '-ex', 'py-bt', '-ex', 'kill', sys.executable])
+    finally:
+        if target.poll() is None:
+            target.kill()
+        target.wait()
 
 
 EXT_C = r'''
@@ -153,6 +194,34 @@ STDLIB_C_MODULES = {
 }
 
 
+LEAK_C = """#include <stdlib.h>
+void *pydbg_leak(void) { return malloc(100); }
+int main(void) { void *p = pydbg_leak(); p = 0; return p != 0; }
+"""
+
+
+def valgrind_check(workdir, supp='/opt/pydbg/valgrind-python.supp'):
+    """Valgrind accepts the image's suppressions file (a malformed one stops every memcheck run), and
+    its stacks reach past malloc to the caller's file:line (on 32-bit ARM they stop at malloc unless
+    Valgrind's own CFI is installed). Returns (suppressions ok, stacks ok, output tail)."""
+    src = os.path.join(workdir, 'leak.c')
+    exe = os.path.join(workdir, 'leak')
+    with open(src, 'w') as f:
+        f.write(LEAK_C)
+    try:
+        subprocess.check_output(['gcc', '-g', '-O0', '-o', exe, src], stderr=subprocess.STDOUT)
+        out = subprocess.check_output(['valgrind', '--leak-check=full', '--suppressions=' + supp, exe],
+                                      stderr=subprocess.STDOUT).decode('utf-8', 'replace')
+    except (OSError, subprocess.CalledProcessError) as e:
+        out = (getattr(e, 'output', None) or str(e).encode()).decode('utf-8', 'replace')
+    return 'FATAL' not in out and 'definitely lost' in out, 'pydbg_leak (leak.c:2)' in out, out[-1500:]
+
+
+def hash_algorithm():
+    info = getattr(sys, 'hash_info', None)  # 3.4+
+    return getattr(info, 'algorithm', None)
+
+
 def missing_modules():
     missing = []
     for name in STDLIB_C_MODULES[sys.version_info[0]]:
@@ -181,8 +250,9 @@ def main():
     asan, ubsan = sanitizer_symbols()
     allocator = allocator_name()
     try:
-        gdb_ok, gdb_tail = gdb_py_bt(workdir)
+        gdb_ok, gdb_how, gdb_tail = gdb_py_bt(workdir)
         ext_ok, pip_ok, ext_tail = ext_build(workdir)
+        supp_ok, stacks_ok, valgrind_tail = valgrind_check(workdir)
         props = {
             'version': '%d.%d.%d' % tuple(sys.version_info[:3]),
             'py_debug': config_bool('Py_DEBUG'),
@@ -200,6 +270,12 @@ def main():
             'gdb_py_bt': gdb_ok,
             'ext_build': ext_ok,
             'pip_install': pip_ok,
+            'hash_algorithm': hash_algorithm(),
+            'tzset': hasattr(time, 'tzset'),
+            'computed_gotos': config_bool('HAVE_COMPUTED_GOTOS'),
+            'missing_modules': missing_modules(),
+            'valgrind_suppressions': supp_ok,
+            'valgrind_stacks': stacks_ok,
         }
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -209,7 +285,8 @@ def main():
         'config_args': sysconfig.get_config_var('CONFIG_ARGS'),
         'cflags': sysconfig.get_config_var('CFLAGS'),
         'ext_suffix': sysconfig.get_config_var('EXT_SUFFIX') or sysconfig.get_config_var('SO'),
-        'missing_modules': missing_modules(),
+        'gdb_via': gdb_how,
+        'machine': platform.machine(),
         'pip': package_version('pip'),
         'setuptools': package_version('setuptools'),
         'wheel': package_version('wheel'),
@@ -230,6 +307,8 @@ def main():
             print('pydbg probe: %s: expected %r, got %r' % (m['property'], m['expected'], m['actual']), file=sys.stderr)
         if not props['gdb_py_bt']:
             print('pydbg probe: gdb output tail:\n' + gdb_tail, file=sys.stderr)
+        if not props['valgrind_suppressions'] or not props['valgrind_stacks']:
+            print('pydbg probe: valgrind output tail:\n' + valgrind_tail, file=sys.stderr)
         if not props['ext_build'] or not props['pip_install']:
             print('pydbg probe: extension build output tail:\n' + ext_tail, file=sys.stderr)
         sys.exit(1)

@@ -1,14 +1,13 @@
-/* Bug: uses a Python object after its last reference is gone. A release build prints stale data
- * and carries on; with pymalloc's debug hooks the freed block is filled with 0xDD, so the use sees
- * a refcount of 0xDDDDDDDDDDDDDDDD. (bytes, not float: floats go back to a freelist, not to the
- * allocator, and would never be filled.) */
+/* Bug: uses a Python object after its last reference is gone. A release build reads stale data and
+ * carries on; with the memory debug hooks (pymalloc-debug, any debug build) the freed block is filled
+ * with 0xDD, so its type pointer is 0xDDDDDDDDDDDDDDDD and PyBytes_AsString, called on line 10,
+ * crashes. (bytes, not float: floats go back to a freelist and would never be filled.) */
 #include <Python.h>
 
 static PyObject *use_after_free(PyObject *self, PyObject *args) {
     PyObject *obj = PyBytes_FromStringAndSize("use after free", 14);
     Py_DECREF(obj);                        /* last reference: obj is freed here */
-    PyObject_Print(obj, stdout, 0);        /* <- use after free */
-    printf("\n");
+    printf("%s\n", PyBytes_AsString(obj)); /* <- use after free */
     Py_RETURN_NONE;
 }
 

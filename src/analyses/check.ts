@@ -10,6 +10,7 @@ import { analyseLeaks, type LeakRun } from './leaks.js';
 import { massifArgs, massifSvg, parseMassif } from './massif.js';
 import { memcheckArgs, memcheckFindings, parseMemcheckXml } from './memcheck.js';
 import { diffMallocStats, mallocStatsTable, parseMallocStats } from './pymalloc-stats.js';
+import { pymallocDebugFindings } from './pymalloc-debug.js';
 import { parseAsan, parseUbsan } from './sanitizers.js';
 import { frameText, groupFindings, type AnalysisReport, type Finding } from './types.js';
 
@@ -264,7 +265,42 @@ function reproTitle(run: RunResult): string {
   return run.command.filter((a) => !a.startsWith('--') && a !== 'valgrind').join(' ');
 }
 
-export const ANALYSES: Record<string, AnalysisDef> = { memcheck, leaks, massif, 'pymalloc-stats': pymallocStats, asan: sanitizer('asan'), ubsan: sanitizer('ubsan') };
+const pymallocDebug: AnalysisDef = {
+  name: 'pymalloc-debug',
+  tool: "Python's memory debug hooks (pad bytes, API ids, 0xDD dead-byte fill) + gdb",
+  defaultVariant: 'pymalloc-debug',
+  unavailable(plan) {
+    if (plan.spec.expected.mem_debug_hooks) return undefined;
+    return {
+      message: `the ${plan.spec.variants.join(',')} build has no memory debug hooks (no pad bytes, no dead-byte fill)`,
+      hint: `use --variant pymalloc-debug (or any debug variant) --python ${plan.version.text}`,
+    };
+  },
+  command(plan, repro) {
+    const argv = reproArgv(repro);
+    // tracemalloc (3.4+) makes the hooks' reports say where the damaged block was allocated
+    const env: Record<string, string> = plan.version.major >= 3 ? { PYTHONTRACEMALLOC: '16' } : {};
+    return { argv: ['python', '/opt/pydbg-run/teerun.py', `${OUT_MOUNT}/output.txt`, ...argv], env, crashArgv: argv, notes: [] };
+  },
+  async parse({ outDir, run }) {
+    const output = await readFile(join(outDir, 'output.txt'), 'utf8').catch(() => '');
+    const found = groupFindings(pymallocDebugFindings(output, run.crash));
+    // a fatal error or a crash is how the hooks report: with a finding, the analysis is complete
+    const reason = found.length === 0 ? partialReason(run) : undefined;
+    return {
+      status: reason ? 'partial' : 'complete',
+      partialReason: reason,
+      userFindings: found,
+      interpreterFindings: [],
+      rawFiles: [join(outDir, 'output.txt')],
+      summary: { crash: run.crash ? { signal: run.crash.signal, deadByteRegisters: run.crash.deadByteRegisters ?? [] } : null },
+    };
+  },
+};
+
+export const ANALYSES: Record<string, AnalysisDef> = {
+  memcheck, leaks, massif, 'pymalloc-stats': pymallocStats, 'pymalloc-debug': pymallocDebug, asan: sanitizer('asan'), ubsan: sanitizer('ubsan'),
+};
 export const ANALYSIS_NAMES = Object.keys(ANALYSES);
 
 export interface CheckInput extends Omit<RunInput, 'argv'> {
@@ -296,7 +332,7 @@ export async function check(input: CheckInput, io: RunIO): Promise<CheckResult> 
   if (repro.length === 0) throw new PydbgError(ExitCode.USAGE, `pydbg check ${def.name} needs a repro`, { hint: `pydbg check ${def.name} repro.py [args], or --repro NAME from pydbg.yaml` });
   const variant = input.variant ?? def.defaultVariant;
   const python = input.python ?? asList(config.python)?.[0] ?? '3.13';
-  const plan = planBuild({ variant, python, arch: input.arch });
+  const plan = planBuild({ variant, python, arch: input.arch ?? config.arch, board: input.board ?? (input.arch ? undefined : config.board) });
   const refusal = def.unavailable(plan);
   if (refusal) throw new PydbgError(ExitCode.ANALYSIS_UNAVAILABLE, refusal.message, { hint: refusal.hint });
 

@@ -1,8 +1,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execa } from 'execa';
-import type { ArchDef } from '../catalogue/arch.js';
+import { ociArch, type ArchDef } from '../catalogue/arch.js';
 import type { Engine, ImageInfo } from '../engine/engine.js';
 import { ExitCode, PydbgError } from '../errors.js';
 import { BASE_UPSTREAM, baseRef, LABEL, loadTemplate, type BaseImage } from '../render/dockerfile.js';
@@ -32,7 +31,7 @@ export async function ensureBase(engine: Engine, arch: ArchDef, io: BuildIO): Pr
     pullError = e instanceof Error ? e.message.split('\n')[0]! : String(e);
   }
   const local = await engine.inspectImage(BASE_UPSTREAM);
-  if (local && local.architecture === arch.debianArch) {
+  if (local && local.architecture === ociArch(arch)) {
     io.log(`registry unreachable (${pullError}); using the local ${BASE_UPSTREAM}`);
     return adopt(engine, arch, 'local', io);
   }
@@ -67,6 +66,7 @@ async function bootstrap(engine: Engine, arch: ArchDef, io: BuildIO): Promise<Ba
       hint: `run once as root, or load the image yourself (docker load -i debian-bookworm-slim.tar)`,
     });
   }
+  const { execa } = await import('execa'); // only here: keeps every other command's start-up short
   const which = await execa('debootstrap', ['--version'], { reject: false });
   if (which.exitCode !== 0) {
     throw new PydbgError(ExitCode.BASE_IMAGE, `cannot pull ${BASE_UPSTREAM} and debootstrap is not installed`, {

@@ -25,11 +25,14 @@ export interface StageInput {
   expectedJson: string;
   source: { kind: 'tarball' | 'tree'; path: string; name: string };
   wheelhouse?: string;
+  /** cross builds: configure's answers for the target (pydbg/config.site) */
+  configSite?: string;
 }
 
 /**
  * Stage a variant build context where the user can read it:
- *   Dockerfile, src/<tarball> (or src/tree → the checkout), pydbg/{probe.py,finish.sh,expected.json}, pydbg/wheelhouse
+ *   Dockerfile, src/<tarball> (or src/tree → the checkout), pydbg/{probe.py,finish.sh,expected.json},
+ *   pydbg/config.site (cross builds), pydbg/wheelhouse
  */
 export async function stageVariantContext(s: StageInput): Promise<void> {
   await rm(s.dir, { recursive: true, force: true });
@@ -39,5 +42,6 @@ export async function stageVariantContext(s: StageInput): Promise<void> {
   await symlink(s.source.path, join(s.dir, 'src', s.source.kind === 'tree' ? 'tree' : s.source.name));
   for (const f of PROBE_FILES) await copyFile(imageFile(f), join(s.dir, 'pydbg', f));
   await writeFile(join(s.dir, 'pydbg', 'expected.json'), s.expectedJson);
+  if (s.configSite) await writeFile(join(s.dir, 'pydbg', 'config.site'), s.configSite);
   if (s.wheelhouse) await symlink(s.wheelhouse, join(s.dir, 'pydbg', 'wheelhouse'));
 }

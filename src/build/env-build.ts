@@ -8,9 +8,11 @@ import type { BuildEvent } from '../engine/buildstream.js';
 import { ExitCode, PydbgError } from '../errors.js';
 import { buildsDir, logsDir } from '../paths.js';
 import {
-  APT_PACKAGES, depsRef, expectedJson, imageFile, LABEL, renderDepsDockerfile, renderVariantDockerfile,
-  variantLabels, baseRef, type BaseImage, type ContextSource,
+  APT_PACKAGES, crossConfigSite, depsRef, expectedJson, imageFile, LABEL, renderDepsDockerfile, renderVariantDockerfile,
+  renderXbuildDockerfile, variantLabels, baseRef, xbuildRef, type BaseImage, type ContextSource,
 } from '../render/dockerfile.js';
+import { ARCHES, archOfEngine, ociArch, type ArchDef } from '../catalogue/arch.js';
+import { emulationError, isExecFormatError, requireEmulation } from '../emulation/binfmt.js';
 import { declaredSha256, materialiseSource, sha256File, sha256Tree, sourceFileName, type MaterialSource } from '../sources/fetch.js';
 import { PYDBG_VERSION } from '../version.js';
 import { ensureBase, presentBase } from './base.js';
@@ -45,15 +47,50 @@ export interface ProbeReport {
 }
 
 /** Everything that decides the image's content, without building or downloading anything. */
-export async function variantKeyParts(plan: BuildPlan, depsId: string) {
+export async function variantKeyParts(plan: BuildPlan, layers: Pick<Layers, 'depsId' | 'xbuildId'>) {
   const src = await contextSource(plan);
   const sourceSha = src.sha256;
   const dockerfile = renderVariantDockerfile(plan, src);
   const files: Record<string, string> = {};
   for (const f of PROBE_FILES) files[f] = createHash('sha256').update(await readFile(imageFile(f))).digest('hex');
   files['expected.json'] = createHash('sha256').update(expectedJson(plan)).digest('hex');
+  const site = configSiteFor(plan);
+  if (site) files['config.site'] = createHash('sha256').update(site).digest('hex');
   const wheelhouse = plan.wheelhouse ? await dirDigest(plan.wheelhouse) : null;
-  return { schema: KEY_SCHEMA, pydbg: PYDBG_VERSION, dockerfile, depsId, sourceSha, files, wheelhouse, platform: plan.arch.platform };
+  // (a native amd64 key keeps its old shape: no xbuild field)
+  const cross = layers.xbuildId ? { xbuildId: layers.xbuildId } : {};
+  return { schema: KEY_SCHEMA, pydbg: PYDBG_VERSION, dockerfile, depsId: layers.depsId, ...cross, sourceSha, files, wheelhouse, platform: plan.arch.platform };
+}
+
+/** The configure answers a cross build needs (written to pydbg/config.site in the context). */
+export function configSiteFor(plan: BuildPlan): string | undefined {
+  return plan.mode === 'cross' ? crossConfigSite(plan.version, plan.arch) : undefined;
+}
+
+/** The shared layers a variant image is built on. */
+export interface Layers {
+  base: BaseImage;
+  /** pydbg/deps:bookworm-<target>: toolchain, valgrind, gdb of the target architecture */
+  depsId: string;
+  /** pydbg/xbuild:bookworm-<host>: cross toolchains (cross builds only) */
+  xbuildId?: string;
+}
+
+/** Every shared layer present and current, without building anything (the warm fast path), or undefined. */
+async function presentLayers(engine: Engine, plan: BuildPlan): Promise<Layers | undefined> {
+  const baseHave = await engine.inspectImage(baseRef(plan.arch));
+  const depsHave = await engine.inspectImage(depsRef(plan.arch));
+  if (!baseHave || !depsHave) return undefined;
+  const base = presentBase(baseHave, plan.arch);
+  if (depsHave.labels[LABEL.key] !== depsKey(plan.arch, base)) return undefined;
+  if (plan.mode !== 'cross') return { base, depsId: depsHave.id };
+  const hostBase = await engine.inspectImage(baseRef(plan.host));
+  const hostDeps = await engine.inspectImage(depsRef(plan.host));
+  const xb = await engine.inspectImage(xbuildRef(plan.host));
+  if (!hostBase || !hostDeps || !xb) return undefined;
+  if (hostDeps.labels[LABEL.key] !== depsKey(plan.host, presentBase(hostBase, plan.host))) return undefined;
+  if (xb.labels[LABEL.key] !== xbuildKey(plan.host, hostDeps.id)) return undefined;
+  return { base, depsId: depsHave.id, xbuildId: xb.id };
 }
 
 /** How the source appears in the build context: what the Dockerfile names and the key covers. */
@@ -87,7 +124,14 @@ export interface EnvBuildOptions {
 export async function envBuild(plan: BuildPlan, opts: EnvBuildOptions): Promise<EnvBuildResult> {
   const started = Date.now();
   const { engine, progress, signal } = opts;
-  await engine.ping();
+  const info = await engine.ping();
+  const engineArch = archOfEngine(info.arch);
+  if (plan.mode !== 'native' && engineArch?.name !== plan.host.name) {
+    throw new PydbgError(ExitCode.ENGINE, `pydbg builds ${plan.arch.name} images from an ${plan.host.name} engine; this engine is ${info.os}/${info.arch}`, {
+      hint: engineArch?.name === plan.arch.name ? 'this engine runs the target natively: point DOCKER_HOST at an x86-64 engine, or use an x86-64 machine' : 'point DOCKER_HOST at an x86-64 engine',
+    });
+  }
+  await requireEmulation(plan.arch, info.arch, info.endpoint);
 
   const slug = plan.image.replace(/^.*:/, '');
   const contextDir = join(buildsDir(), slug);
@@ -134,26 +178,19 @@ export async function envBuild(plan: BuildPlan, opts: EnvBuildOptions): Promise<
 
   try {
     // Fast path first: every input to the key is known locally when base and deps exist.
-    const baseHave = await engine.inspectImage(baseRef(plan.arch));
-    const depsHave = await engine.inspectImage(depsRef(plan.arch));
-    if (baseHave && depsHave && !opts.force) {
-      const base = presentBase(baseHave, plan.arch);
-      if (depsHave.labels[LABEL.key] === depsKey(plan, base)) {
-        const key = contentKey(await variantKeyParts(plan, depsHave.id));
-        const hit = await findByKey(engine, key);
-        if (hit) return reuse(hit, key, base);
-      }
+    const present = opts.force ? undefined : await presentLayers(engine, plan);
+    if (present) {
+      const key = contentKey(await variantKeyParts(plan, present));
+      const hit = await findByKey(engine, key);
+      if (hit) return reuse(hit, key, present.base);
     }
 
     await openLog();
-    progress.phase('base image');
-    const base = await ensureBase(engine, plan.arch, io);
-    if (base.origin !== 'local') io.log(`base image ${base.ref}: ${base.origin === 'bootstrapped' ? 'bootstrapped offline with debootstrap' : `pulled ${base.upstream}`}`);
+    const layers = await ensureLayers(engine, plan, io, progress);
+    const base = layers.base;
+    const depsId = layers.depsId;
 
-    progress.phase('toolchain layer');
-    const depsId = await ensureDeps(engine, plan, base, io);
-
-    const key = contentKey(await variantKeyParts(plan, depsId));
+    const key = contentKey(await variantKeyParts(plan, layers));
     const hit = opts.force ? undefined : await findByKey(engine, key);
     if (hit) return reuse(hit, key, base);
 
@@ -168,10 +205,11 @@ export async function envBuild(plan: BuildPlan, opts: EnvBuildOptions): Promise<
       expectedJson: expectedJson(plan),
       source: { kind: src.kind, path: src.path, name: src.name },
       wheelhouse: plan.wheelhouse,
+      configSite: configSiteFor(plan),
     });
     io.log(`Dockerfile: ${join(contextDir, 'Dockerfile')}`);
 
-    progress.phase(`CPython ${plan.version.text} ${plan.spec.variants.join(',')}`);
+    progress.phase(`CPython ${plan.version.text} ${plan.spec.variants.join(',')}${plan.arch.name === plan.host.name ? '' : ` ${plan.arch.name} (${plan.mode})`}`);
     let probe: ProbeReport | undefined;
     const output = io.output;
     io.output = (line) => {
@@ -184,14 +222,18 @@ export async function envBuild(plan: BuildPlan, opts: EnvBuildOptions): Promise<
       }
       output(line);
     };
-    const labels = variantLabels({ plan, key, base, depsId, sourceSha256: src.sha256, sourceOrigin: src.origin });
+    const labels = variantLabels({ plan, key, base, depsId, xbuildId: layers.xbuildId, sourceSha256: src.sha256, sourceOrigin: src.origin });
     let imageId: string;
     try {
       // Offline by construction unless the user asked for PyPI: the proof covers offline extension builds.
       const networkMode = plan.pip === 'pypi' ? 'host' : 'none';
       // --force rebuilds the variant for real (no builder cache); the shared base and toolchain stay.
-      imageId = await runBuild(engine, { context: packDir(contextDir), tag: plan.image, labels, platform: plan.arch.platform, networkMode, noCache: opts.force }, io, `CPython ${plan.version.text} ${plan.spec.variants.join(',')}`);
+      // A cross build has stages of two architectures: the classic builder refuses `COPY --from` a
+      // stage of another platform when the request names one, so the stages' FROM lines decide.
+      const platform = plan.mode === 'cross' ? undefined : plan.arch.platform;
+      imageId = await runBuild(engine, { context: packDir(contextDir), tag: plan.image, labels, platform, networkMode, noCache: opts.force }, io, `CPython ${plan.version.text} ${plan.spec.variants.join(',')}`);
     } catch (e) {
+      if (e instanceof PydbgError && isExecFormatError([e.message, ...e.details].join('\n'))) throw emulationError(plan.arch, 'the engine could not run an ARM binary (exec format error)');
       if (e instanceof PydbgError && e.exitCode === ExitCode.BUILD && probe && probe.mismatches.length > 0) {
         throw new PydbgError(ExitCode.VERIFY, `verification failed: the built interpreter is not ${plan.spec.variants.join(',')}`, {
           hint: `no image was tagged; full log: ${logPath}`,
@@ -203,6 +245,11 @@ export async function envBuild(plan: BuildPlan, opts: EnvBuildOptions): Promise<
       throw e;
     }
     if (!probe) throw new PydbgError(ExitCode.VERIFY, 'the build succeeded but the probe printed no report', { hint: `full log: ${logPath}` });
+    const built = await engine.inspectImage(imageId);
+    if (built && built.architecture !== ociArch(plan.arch)) {
+      await engine.removeImage(plan.image, { force: true }).catch(() => {});
+      throw new PydbgError(ExitCode.VERIFY, `the built image is ${built.os}/${built.architecture}, not ${plan.arch.platform}; its tag was removed`, { hint: `full log: ${logPath}` });
+    }
     await writeFile(join(contextDir, 'probe.json'), `${JSON.stringify(probe, null, 2)}\n`);
     return {
       image: plan.image, imageId, cached: false, key, base, contextDir, logPath,
@@ -214,26 +261,75 @@ export async function envBuild(plan: BuildPlan, opts: EnvBuildOptions): Promise<
   }
 }
 
-export function depsKey(plan: BuildPlan, base: BaseImage): string {
-  return contentKey({ schema: KEY_SCHEMA, dockerfile: renderDepsDockerfile(plan.arch, base), baseId: base.id, apt: APT_PACKAGES });
+export function depsKey(arch: ArchDef, base: BaseImage): string {
+  return contentKey({ schema: KEY_SCHEMA, dockerfile: renderDepsDockerfile(arch, base), baseId: base.id, apt: APT_PACKAGES });
 }
 
-async function ensureDeps(engine: Engine, plan: BuildPlan, base: BaseImage, io: BuildIO): Promise<string> {
-  const ref = depsRef(plan.arch);
-  const key = depsKey(plan, base);
-  const have = await engine.inspectImage(ref);
-  if (have && have.labels[LABEL.key] === key) return have.id;
-  const dir = join(buildsDir(), `deps-${plan.arch.name}`);
+/** The ARM targets one cross layer serves (both, so the build Python layer is shared between them). */
+export const CROSS_TARGETS: readonly ArchDef[] = ARCHES.filter((a) => a.crossGcc);
+
+export function xbuildKey(host: ArchDef, hostDepsId: string): string {
+  return contentKey({ schema: KEY_SCHEMA, dockerfile: renderXbuildDockerfile(host, CROSS_TARGETS), depsId: hostDepsId });
+}
+
+/** base → deps for the target; for a cross build also base → deps → xbuild on the build machine. */
+async function ensureLayers(engine: Engine, plan: BuildPlan, io: BuildIO, progress: Progress): Promise<Layers> {
+  const foreign = plan.arch.name !== plan.host.name;
+  progress.phase(foreign ? `base image (${plan.arch.name})` : 'base image');
+  const base = await ensureBase(engine, plan.arch, io);
+  if (base.origin !== 'local') io.log(`base image ${base.ref}: ${base.origin === 'bootstrapped' ? 'bootstrapped offline with debootstrap' : `pulled ${base.upstream}`}`);
+  progress.phase(foreign ? `toolchain layer (${plan.arch.name}, under QEMU)` : 'toolchain layer');
+  const depsId = await ensureDeps(engine, plan.arch, base, io);
+  if (plan.mode !== 'cross') return { base, depsId };
+
+  progress.phase(`base image (${plan.host.name})`);
+  const hostBase = await ensureBase(engine, plan.host, io);
+  progress.phase(`toolchain layer (${plan.host.name})`);
+  const hostDepsId = await ensureDeps(engine, plan.host, hostBase, io);
+  progress.phase('cross toolchain layer');
+  const xbuildId = await ensureXbuild(engine, plan.host, hostDepsId, io);
+  return { base, depsId, xbuildId };
+}
+
+async function ensureDeps(engine: Engine, arch: ArchDef, base: BaseImage, io: BuildIO): Promise<string> {
+  const key = depsKey(arch, base);
+  return ensureSharedLayer(engine, io, {
+    ref: depsRef(arch), key, dir: `deps-${arch.name}`, what: 'toolchain layer', platform: arch.platform,
+    dockerfile: renderDepsDockerfile(arch, base),
+    message: `building the shared toolchain layer ${depsRef(arch)} (apt: gcc, valgrind, gdb, -dev libraries)${arch.binfmt ? ' under QEMU' : ''}`,
+    labels: { [LABEL.kind]: 'deps', [LABEL.key]: key, [LABEL.arch]: arch.name, [LABEL.baseImage]: base.id },
+  });
+}
+
+async function ensureXbuild(engine: Engine, host: ArchDef, hostDepsId: string, io: BuildIO): Promise<string> {
+  const key = xbuildKey(host, hostDepsId);
+  return ensureSharedLayer(engine, io, {
+    ref: xbuildRef(host), key, dir: `xbuild-${host.name}`, what: 'cross toolchain layer', platform: host.platform,
+    dockerfile: renderXbuildDockerfile(host, CROSS_TARGETS),
+    message: `building the cross toolchain layer ${xbuildRef(host)} (${CROSS_TARGETS.map((t) => t.crossGcc).join(', ')}, target -dev libraries)`,
+    labels: { [LABEL.kind]: 'xbuild', [LABEL.key]: key, [LABEL.arch]: host.name, [LABEL.depsImage]: hostDepsId },
+  });
+}
+
+/** A shared layer (toolchain, cross toolchain): reused while its key label matches, else built with apt. */
+async function ensureSharedLayer(
+  engine: Engine,
+  io: BuildIO,
+  l: { ref: string; key: string; dir: string; what: string; platform: string; dockerfile: string; message: string; labels: Record<string, string> },
+): Promise<string> {
+  const have = await engine.inspectImage(l.ref);
+  if (have && have.labels[LABEL.key] === l.key) return have.id;
+  const dir = join(buildsDir(), l.dir);
   await mkdir(dir, { recursive: true });
-  await writeFile(join(dir, 'Dockerfile'), renderDepsDockerfile(plan.arch, base));
-  io.log(`building the shared toolchain layer ${ref} (apt: gcc, valgrind, gdb, -dev libraries)`);
+  await writeFile(join(dir, 'Dockerfile'), l.dockerfile);
+  io.log(l.message);
   return runBuild(engine, {
     context: packDir(dir),
-    tag: ref,
-    platform: plan.arch.platform,
+    tag: l.ref,
+    platform: l.platform,
     networkMode: 'host', // apt needs the network; host networking works where the bridge does not
-    labels: { [LABEL.kind]: 'deps', [LABEL.key]: key, [LABEL.arch]: plan.arch.name, [LABEL.baseImage]: base.id, [LABEL.pydbgVersion]: PYDBG_VERSION },
-  }, io, 'toolchain layer');
+    labels: { ...l.labels, [LABEL.pydbgVersion]: PYDBG_VERSION },
+  }, io, l.what);
 }
 
 async function findByKey(engine: Engine, key: string): Promise<ImageInfo | undefined> {

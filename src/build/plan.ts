@@ -1,14 +1,18 @@
 import { createHash } from 'node:crypto';
-import { resolveArch, type ArchDef } from '../catalogue/arch.js';
+import { ARCHES, CROSS_MIN_VERSION, resolveTarget, type ArchDef, type BoardDef, type BuildMode } from '../catalogue/arch.js';
 import { parseVariantList, resolveVariant, type VariantSpec } from '../catalogue/variants.js';
-import { parseVersion, resolveRelease, resolveVersionOnly, type PyVersion } from '../catalogue/versions.js';
-import { usageError } from '../errors.js';
+import { cmpMinor, parseVersion, resolveRelease, resolveVersionOnly, type PyVersion } from '../catalogue/versions.js';
+import { catalogueError, usageError } from '../errors.js';
 import type { SourceSpec } from '../sources/fetch.js';
 
 export interface PlanInput {
   variant: string | string[];
   python?: string;
   arch?: string;
+  /** a board profile: fixes the architecture (and, at run time, the QEMU CPU model) */
+  board?: string;
+  /** ARM targets: cross (default) or emulated */
+  buildMode?: string;
   configureArgs?: string[];
   cflags?: string[];
   /** --source PATH: a tarball or a CPython checkout */
@@ -24,6 +28,10 @@ export interface PlanInput {
 
 export interface BuildPlan {
   arch: ArchDef;
+  board?: BoardDef;
+  /** the build machine's architecture: pydbg builds on an x86-64 engine */
+  host: ArchDef;
+  mode: BuildMode;
   version: PyVersion;
   source: SourceSpec;
   spec: VariantSpec;
@@ -50,7 +58,8 @@ function exactVersion(python: string | undefined, where: string, flag: string): 
 
 /** Pure: turn command-line/config input into a build plan, or a one-line error. */
 export function planBuild(input: PlanInput): BuildPlan {
-  const arch = resolveArch(input.arch);
+  const { arch, board } = resolveTarget({ arch: input.arch, board: input.board });
+  const host = ARCHES.find((a) => a.name === 'amd64')!;
   let version: PyVersion;
   let source: SourceSpec;
   const full = (v: string | undefined) => (v && /^\d+\.\d+\.\d+$/.test(v) ? v : undefined);
@@ -78,6 +87,10 @@ export function planBuild(input: PlanInput): BuildPlan {
     source = { kind: 'release', release };
   }
   const names = parseVariantList(input.variant);
+  const mode = buildModeFor(arch, host, version, input.buildMode);
+  if (arch.name !== host.name && names.includes('asan')) {
+    throw catalogueError(`variant 'asan' is not offered for ${arch.name}: AddressSanitizer's shadow memory is not reliable under QEMU user emulation`, "use 'ubsan', or 'nopymalloc' with 'pydbg check memcheck' (Valgrind works under QEMU)");
+  }
   const pip = input.pip ?? 'offline';
   const spec = resolveVariant(names, version, { configureArgs: input.configureArgs, cflags: input.cflags, pypi: pip === 'pypi' });
   if (spec.expected.pip_install === null) {
@@ -95,9 +108,11 @@ export function planBuild(input: PlanInput): BuildPlan {
   };
   const standard = !extras.configureArgs.length && !extras.cflags.length && !extras.source && pip === 'offline' && !extras.wheelhouse;
   const suffix = standard ? '' : `-x${createHash('sha256').update(JSON.stringify(extras)).digest('hex').slice(0, 8)}`;
-  const image = `${IMAGE_REPO}:${version.text}-${spec.slug}-${arch.name}${suffix}`;
+  const emu = mode === 'emulated' ? '-emu' : '';
+  const image = `${IMAGE_REPO}:${version.text}-${spec.slug}-${arch.name}${emu}${suffix}`;
 
   const cmd = ['pydbg env build', `--variant ${names.join(',')}`, `--python ${version.text}`, `--arch ${arch.name}`];
+  if (mode === 'emulated') cmd.push('--build-mode emulated');
   for (const a of extras.configureArgs) cmd.push(`--configure-arg=${a}`);
   for (const c of extras.cflags) cmd.push(`--cflags='${c}'`);
   if (source.kind === 'tree' || source.kind === 'tarball') cmd.push(`--source ${source.path}`);
@@ -105,5 +120,24 @@ export function planBuild(input: PlanInput): BuildPlan {
   if (pip === 'pypi') cmd.push('--pip pypi');
   if (input.wheelhouse) cmd.push(`--wheelhouse ${input.wheelhouse}`);
 
-  return { arch, version, source, spec, pip, wheelhouse: input.wheelhouse, image, command: cmd.join(' ') };
+  return { arch, board, host, mode, version, source, spec, pip, wheelhouse: input.wheelhouse, image, command: cmd.join(' ') };
+}
+
+/** native for the engine's own architecture; cross by default for ARM (3.11+), emulated on request. */
+export function buildModeFor(arch: ArchDef, host: ArchDef, version: PyVersion, requested: string | undefined): BuildMode {
+  if (requested !== undefined && requested !== 'cross' && requested !== 'emulated') {
+    throw usageError(`--build-mode must be 'cross' or 'emulated', not '${requested}'`);
+  }
+  if (arch.name === host.name) {
+    if (requested) throw usageError(`--build-mode applies to ARM targets; ${arch.name} builds natively`);
+    return 'native';
+  }
+  if (requested === 'emulated') return 'emulated';
+  if (cmpMinor(version, CROSS_MIN_VERSION) < 0) {
+    throw catalogueError(
+      `cross-compiling CPython ${version.major}.${version.minor} for ${arch.name} is not supported: pydbg cross-builds ${CROSS_MIN_VERSION}+ (configure --with-build-python)`,
+      `build it under emulation instead (slower, every step under QEMU): --build-mode emulated`,
+    );
+  }
+  return 'cross';
 }

@@ -119,6 +119,17 @@ export interface ExpectedProps {
   /** `pip install .` of that extension (PEP 517, offline) works and imports. Not asserted for the
    *  free-threaded build with offline wheels: Debian's wheel 0.38 cannot tag cp313t wheels. */
   pip_install: boolean | null;
+  /** sys.hash_info.algorithm: SipHash unless the build degraded to FNV (a cross build without the
+   *  aligned-access answer does) */
+  hash_algorithm: string | null;
+  tzset: boolean; // time.tzset exists (missing when configure could not prove it works)
+  computed_gotos: boolean; // HAVE_COMPUTED_GOTOS: the eval loop's jump table
+  /** stdlib C modules that do not import; on 2.7, _hashlib cannot build against OpenSSL 3 */
+  missing_modules: string[];
+  /** Valgrind accepts /opt/pydbg/valgrind-python.supp */
+  valgrind_suppressions: boolean;
+  /** Valgrind's stacks reach past malloc to the caller's file:line */
+  valgrind_stacks: boolean;
 }
 
 export interface VariantSpec {
@@ -277,6 +288,12 @@ export function resolveVariant(names: VariantName[], version: PyVersion, extras:
     gdb_py_bt: pydebug ? true : null,
     ext_build: true,
     pip_install: has('freethreaded') && !extras.pypi ? null : true,
+    hash_algorithm: atLeast('3.11') ? 'siphash13' : py3 ? 'siphash24' : null,
+    tzset: true,
+    computed_gotos: true,
+    missing_modules: py3 ? [] : ['_hashlib'],
+    valgrind_suppressions: true,
+    valgrind_stacks: true,
   };
 
   const userArgs = extras.configureArgs ?? [];

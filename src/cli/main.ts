@@ -6,7 +6,9 @@ import { PYDBG_VERSION } from '../version.js';
 export const BUILD_OPTIONS: Array<{ flags: string; description: string; repeat?: boolean; choices?: string[]; default?: string }> = [
   { flags: '--variant <list>', description: "variant(s), comma-separated (e.g. nopymalloc, debug,trace-refs); see 'pydbg variants'", default: 'debug' },
   { flags: '--python <version>', description: 'CPython version: MAJOR.MINOR (catalogue default release) or MAJOR.MINOR.MICRO', default: '3.13' },
-  { flags: '--arch <arch>', description: 'target architecture', default: 'amd64' },
+  { flags: '--arch <arch>', description: 'target architecture: amd64 (default), arm64, armv7' },
+  { flags: '--board <name>', description: "a board profile (sets --arch); see 'pydbg boards'" },
+  { flags: '--build-mode <mode>', description: 'ARM targets: cross-compile on x86-64 (default, 3.11+) or build everything under QEMU', choices: ['cross', 'emulated'] },
   { flags: '--configure-arg <arg>', description: 'extra ./configure argument (repeatable); recorded in the image labels', repeat: true },
   { flags: '--cflags <flags>', description: "extra CFLAGS, e.g. '-DPy_REF_DEBUG' (repeatable); recorded in the image labels", repeat: true },
   { flags: '--source <path>', description: 'build from a local CPython checkout or tarball instead of a pinned release' },
@@ -82,7 +84,8 @@ export function buildProgram(signal: AbortSignal): Command {
     cmd
       .option('--variant <list>', 'variant (default: pydbg.yaml, else debug)')
       .option('--python <version>', 'CPython version (default: pydbg.yaml, else 3.13)')
-      .option('--arch <arch>', 'architecture', 'amd64')
+      .option('--arch <arch>', 'architecture: amd64 (default), arm64, armv7 (ARM runs under QEMU)')
+      .option('--board <name>', "a board profile: its architecture and QEMU CPU model; see 'pydbg boards'")
       .option('-C, --project <dir>', 'the project directory (mounted at /src)', '.')
       .option('--config <file>', 'pydbg.yaml to use (default: <project>/pydbg.yaml)')
       .option('--build', 'build the variant image if it does not exist')
@@ -108,7 +111,7 @@ export function buildProgram(signal: AbortSignal): Command {
   runOptions(
     program
       .command('check')
-      .argument('<analysis>', 'memcheck | leaks | massif | pymalloc-stats | asan | ubsan')
+      .argument('<analysis>', 'memcheck | leaks | massif | pymalloc-stats | pymalloc-debug | asan | ubsan')
       .argument('[repro...]', 'the repro: a script and its arguments (leaks: also module:function); put arguments that start with - after --')
       .description('run an analysis on a repro inside the right variant; findings in your code first (exit 20 when there are any)')
       .option('--repro <name>', 'a named repro from pydbg.yaml')
@@ -123,6 +126,12 @@ export function buildProgram(signal: AbortSignal): Command {
   runOptions(program.command('shell').description('an interactive shell in the same environment as pydbg run')).action(
     async (o) => (await import('./commands/run.js')).shell(o, signal),
   );
+
+  program
+    .command('boards')
+    .description('list the board profiles: architecture and the QEMU CPU model each one runs with')
+    .option('--json', 'machine-readable output')
+    .action(async (o) => (await import('./commands/boards.js')).boards(o));
 
   program
     .command('doctor')

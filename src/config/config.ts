@@ -22,6 +22,8 @@ export const ConfigSchema = z
   .object({
     python: OneOrMany.optional(),
     variant: OneOrMany.optional(),
+    arch: Str.optional(),
+    board: Str.optional(),
     build: z
       .object({
         kind: z.enum(BUILD_KINDS).optional(),

@@ -75,7 +75,7 @@ export class DockerEngine implements Engine {
       for (const ev of evs) {
         if (ev.type === 'layer') layers.push(ev.id);
         else if (ev.type === 'container') containers.push(ev.id);
-        else if (ev.type === 'built') imageId ??= ev.id;
+        else if (ev.type === 'built') imageId = ev.id; // the last one: a multi-stage build reports each stage's image
         else if (ev.type === 'error') error = ev.message;
         req.onEvent?.(ev);
       }

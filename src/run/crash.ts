@@ -32,6 +32,17 @@ export interface CrashReport {
   /** faulthandler's Python traceback from the original run */
   faulthandler: string[];
   reproducedUnderGdb: boolean;
+  /** registers holding the allocator's dead-byte fill (0xDD…; 0xDB… on 2.7) when the signal came:
+   *  the crash dereferenced memory that Python's debug hooks had freed */
+  deadByteRegisters?: string[];
+}
+
+/** A value made of the debug allocator's dead bytes (plus a small offset): 0xdddddddddddddde8, 0xdddddddd. */
+export function isDeadBytes(hex: string): boolean {
+  const h = hex.toLowerCase().replace(/^0x/, '');
+  if (h.length !== 16 && h.length !== 8) return false;
+  const head = h.slice(0, h.length - (h.length === 16 ? 4 : 2));
+  return /^(?:dd)+$/.test(head) || /^(?:db)+$/.test(head);
 }
 
 /** Map a path inside the container back to the user's project (relative), when it is theirs. */
@@ -74,7 +85,17 @@ export function parseGdbOutput(text: string): Omit<CrashReport, 'faulthandler'> 
     bt: section('PYDBG-BT-BEGIN', 'PYDBG-BT-END'),
     pyBt: section('PYDBG-PYBT-BEGIN', 'PYDBG-PYBT-END'),
     reproducedUnderGdb: Boolean(sig),
+    deadByteRegisters: deadRegisters(section('PYDBG-REGS-BEGIN', 'PYDBG-REGS-END')),
   };
+}
+
+function deadRegisters(regs: string): string[] {
+  const out: string[] = [];
+  for (const line of regs.split('\n')) {
+    const m = /^(\w+)\s+(0x[0-9a-fA-F]+)/.exec(line.trim());
+    if (m && isDeadBytes(m[2]!)) out.push(`${m[1]}=${m[2]}`);
+  }
+  return out;
 }
 
 /** faulthandler's block: "Fatal Python error: …" and the thread tracebacks after it. */
@@ -97,6 +118,9 @@ export function formatCrash(c: CrashReport): string {
   const where = u ? `${u.function ?? '??'} at ${u.file}:${u.line ?? '?'} (your extension)` : c.frames[0] ? `${c.frames[0].function ?? '??'}${c.frames[0].file ? ` at ${c.frames[0].file}:${c.frames[0].line}` : ''}` : 'an unknown place';
   lines.push(`pydbg: crashed with ${c.signal ?? 'a signal'} in ${where}`);
   if (!c.reproducedUnderGdb) lines.push('pydbg: the crash did not happen again under gdb (timing-dependent?); no C backtrace');
+  if (c.deadByteRegisters?.length) {
+    lines.push(`pydbg: ${c.deadByteRegisters.join(', ')}: the allocator's dead-byte fill — this dereferences memory Python already freed (use after free)`);
+  }
   if (c.frames.length) {
     lines.push('  C backtrace (gdb):');
     for (const f of c.frames.slice(0, 25)) {

@@ -9,7 +9,9 @@ import { envBuild, splitRef, type Progress } from '../build/env-build.js';
 import { planBuild, type BuildPlan } from '../build/plan.js';
 import { packDir } from '../build/context.js';
 import { runBuild, type BuildIO } from '../build/run-build.js';
-import type { ContainerSpec, Engine, ImageInfo } from '../engine/engine.js';
+import type { ContainerSpec, Engine, EngineInfo, ImageInfo } from '../engine/engine.js';
+import { archOfEngine } from '../catalogue/arch.js';
+import { emulationError, isExecFormatError, requireEmulation } from '../emulation/binfmt.js';
 import { ExitCode, PydbgError } from '../errors.js';
 import { buildsDir } from '../paths.js';
 import { LABEL } from '../render/dockerfile.js';
@@ -26,6 +28,7 @@ export interface RunInput {
   variant?: string;
   python?: string;
   arch?: string;
+  board?: string;
   configPath?: string;
   /** build the variant image when it does not exist */
   build?: boolean;
@@ -94,30 +97,41 @@ export async function runProject(input: RunInput, io: RunIO): Promise<RunResult[
   if (!existsSync(projectDir)) throw new PydbgError(ExitCode.USAGE, `project directory ${projectDir} does not exist`);
   const { config, path: configPath } = await loadConfig(projectDir, input.configPath);
   const build = detectBuild((rel) => existsSync(join(projectDir, rel)), config, configPath ?? 'pydbg.yaml');
-  await io.engine.ping();
+  const engineInfo = await io.engine.ping();
   const results: RunResult[] = [];
   const list = input.single ? targets(input, config).slice(0, 1) : targets(input, config);
   for (const t of list) {
     if (list.length > 1) io.progress.log(`=== CPython ${t.python}, variant ${t.variant}`);
-    const r = await runOne({ ...input, ...t, projectDir }, config, build, io);
+    const r = await runOne({ ...input, ...t, projectDir }, config, build, io, engineInfo);
     results.push(r);
     if (r.exitCode !== 0) break;
   }
   return results;
 }
 
-async function runOne(input: RunInput & { variant: string; python: string }, config: PydbgConfig, detected: ExtBuild, io: RunIO): Promise<RunResult> {
+async function runOne(input: RunInput & { variant: string; python: string }, config: PydbgConfig, detected: ExtBuild, io: RunIO, engineInfo: EngineInfo): Promise<RunResult> {
   const { engine, progress } = io;
-  const plan = planBuild({ variant: input.variant, python: input.python, arch: input.arch });
+  const plan = planBuild({ variant: input.variant, python: input.python, arch: input.arch ?? config.arch, board: input.board ?? (input.arch ? undefined : config.board) });
   let build = detected;
   if (build.kind === 'pyproject' && plan.spec.expected.pip_install === null && existsSync(join(input.projectDir, 'setup.py'))) {
     progress.log("note: offline PEP 517 builds cannot tag free-threaded wheels (Debian's wheel 0.38): building with setup.py build_ext instead");
     build = { kind: 'setup.py', marker: 'setup.py' };
   }
+  // ARM on an x86-64 engine: every process runs under qemu-user (binfmt_misc); gdb cannot ptrace
+  // there, so gdb-run.sh drives QEMU's gdb stub instead; a board fixes the emulated CPU model.
+  const emulated = archOfEngine(engineInfo.arch)?.name !== plan.arch.name;
+  if (emulated) {
+    await requireEmulation(plan.arch, engineInfo.arch, engineInfo.endpoint);
+    progress.log(`${plan.arch.name} under QEMU user emulation${plan.board ? `: board ${plan.board.name}, CPU ${plan.board.cpu}` : ''}`);
+  }
+  const qemuEnv: Record<string, string> = {
+    ...(emulated ? { PYDBG_QEMU_GDB: '1' } : {}),
+    ...(emulated && plan.board ? { QEMU_CPU: plan.board.cpu } : {}),
+  };
   const variantImage = await ensureVariant(plan, input, io);
   const runtime = await ensureRuntime(plan, variantImage, config, input.projectDir, io);
   const started = Date.now();
-  const ext = await ensureExtension(plan, runtime, build, config, input, io);
+  const ext = await ensureExtension(plan, runtime, build, config, input, io, qemuEnv);
   progress.log(
     ext.kind === 'none'
       ? `no extension to build (${(build as { reason?: string }).reason ?? ''}); running in ${plan.image}`
@@ -131,6 +145,7 @@ async function runOne(input: RunInput & { variant: string; python: string }, con
     HOME: '/tmp',
     ...(needsBuildDirOnPath(build) ? { PYTHONPATH: BUILD_PYTHONPATH } : {}),
     ...(input.shell ? { PS1: `pydbg ${plan.version.text} ${plan.spec.variants.join(',')}:\\w\\$ ` } : {}),
+    ...qemuEnv,
     ...(config.env ?? {}),
     ...(input.extraEnv ?? {}),
   };
@@ -195,6 +210,7 @@ async function runOne(input: RunInput & { variant: string; python: string }, con
     gdbBatchText = `${stdoutTail.text()}\n${tail.text()}`;
     exitCode = gdbExitCode(gdbBatchText) ?? exitCode;
   }
+  if (emulated && isExecFormatError(tail.text().slice(-4000))) throw emulationError(plan.arch, 'the engine could not run an ARM binary (exec format error)');
   if (exitCode === 127 && /pydbg-exec: command not found/.test(tail.text())) {
     throw new PydbgError(ExitCode.COMMAND_NOT_FOUND, `command not found in the container: ${argv[0]}`, {
       hint: `the image has python (${plan.version.text}), pip, gcc, gdb and valgrind on PATH; project files are under ${PROJECT_MOUNT}`,
@@ -245,7 +261,7 @@ async function ensureVariant(plan: BuildPlan, input: RunInput, io: RunIO): Promi
   if (have) return have;
   if (!input.build) {
     throw new PydbgError(ExitCode.NO_IMAGE, `the variant image ${plan.image} does not exist yet`, {
-      hint: `build it: 'pydbg env build --variant ${plan.spec.variants.join(',')} --python ${plan.version.text}', or pass --build`,
+      hint: `build it: '${plan.command}', or pass --build`,
     });
   }
   const r = await envBuild(plan, { engine: io.engine, progress: io.progress, signal: io.signal });
@@ -268,7 +284,7 @@ async function ensureRuntime(plan: BuildPlan, variant: ImageInfo, config: PydbgC
   }
   const dockerfile = `${lines.join('\n')}\n`;
   const key = contentKey({ schema: KEY_SCHEMA, dockerfile, wheelhouse: wheelhouse ? await sha256Tree(wheelhouse) : null });
-  const found = (await io.engine.findImages({ [LABEL.key]: key })).find((i) => i.labels[LABEL.kind] === 'runtime');
+  const found = await byKeyTag(io.engine, `${RUNTIME_REPO}:${key.slice(0, 16)}`, key, 'runtime');
   if (found) return found;
   const dir = join(buildsDir(), `runtime-${key.slice(0, 16)}`);
   await rm(dir, { recursive: true, force: true });
@@ -284,14 +300,14 @@ async function ensureRuntime(plan: BuildPlan, variant: ImageInfo, config: PydbgC
 }
 
 /** Build the user's extension inside the runtime image, cached per (image, sources, build config). */
-async function ensureExtension(plan: BuildPlan, runtime: ImageInfo, build: ExtBuild, config: PydbgConfig, input: RunInput, io: RunIO): Promise<ExtensionInfo> {
+async function ensureExtension(plan: BuildPlan, runtime: ImageInfo, build: ExtBuild, config: PydbgConfig, input: RunInput, io: RunIO, qemuEnv: Record<string, string> = {}): Promise<ExtensionInfo> {
   const t0 = Date.now();
   if (build.kind === 'none') return { kind: 'none', cached: true, image: runtime.id, seconds: 0 };
   const cflags = config.build?.cflags ?? DEFAULT_EXT_CFLAGS;
   const script = extBuildScript(build, plan.version.major === 2);
   const key = contentKey({ schema: KEY_SCHEMA, pydbg: PYDBG_VERSION, runtime: runtime.id, tree: await sha256Tree(input.projectDir), script, cflags });
   const projectLabel = createHash('sha256').update(input.projectDir).digest('hex').slice(0, 16);
-  const found = (await io.engine.findImages({ [LABEL.key]: key })).find((i) => i.labels[LABEL.kind] === 'ext');
+  const found = await byKeyTag(io.engine, `${EXT_REPO}:${key.slice(0, 16)}`, key, 'ext');
   if (found) return { kind: build.kind, cached: true, image: found.id, seconds: (Date.now() - t0) / 1000 };
 
   io.progress.log(`building the extension (${build.kind}) against ${plan.image}`);
@@ -301,7 +317,7 @@ async function ensureExtension(plan: BuildPlan, runtime: ImageInfo, build: ExtBu
     {
       image: runtime.id,
       cmd: ['sh', '-c', script],
-      env: { CFLAGS: cflags },
+      env: { CFLAGS: cflags, ...qemuEnv },
       workdir: PROJECT_MOUNT,
       user: '0:0',
       mounts: [{ source: input.projectDir, target: PROJECT_MOUNT, readOnly: true }],
@@ -318,6 +334,7 @@ async function ensureExtension(plan: BuildPlan, runtime: ImageInfo, build: ExtBu
   if (res.exitCode !== 0 || !res.committed) {
     const lines = out.text().split('\n').filter(Boolean);
     const errors = lines.filter((l) => /error|Error|undefined reference|fatal/.test(l)).slice(-20);
+    if (isExecFormatError(out.text())) throw emulationError(plan.arch, 'the engine could not run an ARM binary (exec format error)');
     throw new PydbgError(ExitCode.EXT_BUILD, `the extension failed to build against ${plan.image} (exit ${res.exitCode})`, {
       details: (errors.length ? errors : lines.slice(-30)),
       hint: `the build ran '${build.kind}' in a copy of the project at ${BUILD_DIR}; fix the errors above and run again`,
@@ -328,6 +345,13 @@ async function ensureExtension(plan: BuildPlan, runtime: ImageInfo, build: ExtBu
     if (old.id !== res.committed && old.labels[LABEL.kind] === 'ext') await io.engine.removeImage(old.id, { force: true }).catch(() => {});
   }
   return { kind: build.kind, cached: false, image: res.committed, seconds: (Date.now() - t0) / 1000 };
+}
+
+/** A cached image is tagged by its key's prefix: one inspect (its labels confirm the full key) instead of a label search. */
+async function byKeyTag(engine: Engine, tag: string, key: string, kind: string): Promise<ImageInfo | undefined> {
+  const hit = await engine.inspectImage(tag);
+  if (hit && hit.labels[LABEL.key] === key && hit.labels[LABEL.kind] === kind) return hit;
+  return (await engine.findImages({ [LABEL.key]: key })).find((i) => i.labels[LABEL.kind] === kind);
 }
 
 /**

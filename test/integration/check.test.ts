@@ -27,7 +27,7 @@ const at = (r: AnalysisReport, kind: string) => r.userFindings.find((f) => f.kin
 
 beforeAll(async () => {
   await requireEngine();
-  for (const [variant, python] of [['nopymalloc', '3.13'], ['nopymalloc', '3.11'], ['debug', '3.13'], ['count-allocs', '2.7'], ['asan', '3.13']]) {
+  for (const [variant, python] of [['nopymalloc', '3.13'], ['nopymalloc', '3.11'], ['debug', '3.13'], ['count-allocs', '2.7'], ['asan', '3.13'], ['ubsan', '3.13']]) {
     await buildVariant(['--variant', variant!, '--python', python!]);
   }
 });
@@ -70,6 +70,54 @@ for (const python of ['3.13', '3.11']) {
     });
   });
 }
+
+describe('memcheck on a build with pymalloc (3.13 debug, PYTHONMALLOC=malloc)', () => {
+  it('leak: definitely lost at leak.c:7; the uncommented suppressions parse', async () => {
+    const { report, exitCode } = await check(['memcheck', '--variant', 'debug', '--python', '3.13', '-C', join(EX, 'leak'), 'repro.py']);
+    expect(report.status).toBe('complete');
+    expect(exitCode).toBe(20);
+    expect(at(report, 'Leak_DefinitelyLost')?.userFrame).toMatchObject({ function: 'leaky_function', file: 'leak.c', line: 7 });
+  });
+});
+
+for (const [variant, python] of [['debug', '3.13'], ['nopymalloc', '3.11']] as const) {
+  describe(`pymalloc-debug on CPython ${python} ${variant} (debug hooks)`, () => {
+    const v = ['--variant', variant, '--python', python];
+    it('use_after_free: the dead-byte fill makes the use crash; UseAfterFree at uaf.c:10; exit 20', async () => {
+      const { report, exitCode } = await check(['pymalloc-debug', ...v, '-C', join(EX, 'use_after_free'), 'repro.py']);
+      expect(exitCode).toBe(20);
+      const f = at(report, 'UseAfterFree');
+      expect(f?.userFrame).toMatchObject({ function: 'use_after_free', file: 'uaf.c', line: 10 });
+      expect(String(f?.data.registers)).toMatch(/=0xdddddddddddddd/);
+      expect(report.status).toBe('complete');
+    });
+    it('clean: zero findings, exit 0', async () => {
+      const { report, exitCode } = await check(['pymalloc-debug', ...v, '-C', join(EX, 'clean'), 'repro.py']);
+      expect(report.userFindings).toEqual([]);
+      expect(report.status).toBe('complete');
+      expect(exitCode).toBe(0);
+    });
+  });
+}
+
+describe('pymalloc-debug: a damaged pad byte (CPython 3.13 debug)', () => {
+  it('BufferOverflow with the block, its API and where tracemalloc saw it allocated', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'pydbg-pad-'));
+    await writeFile(join(dir, 'repro.py'), 'import _testcapi\n\ndef f():\n    _testcapi.pymem_buffer_overflow()\n\nf()\n');
+    const { report, exitCode } = await check(['pymalloc-debug', '--variant', 'debug', '--python', '3.13', '-C', dir, 'repro.py']);
+    expect(exitCode).toBe(20);
+    const f = at(report, 'BufferOverflow');
+    expect(f?.data).toMatchObject({ bytes: 16, api: 'm' });
+    expect(f?.related[0]?.frames[0]).toMatchObject({ file: 'repro.py', line: 4 });
+    expect(f?.frames.map((x) => x.function)).toContain('_PyMem_DebugRawFree');
+  });
+  it('a release build has no hooks: refused with the variant that works', async () => {
+    const r = await pydbg(['check', 'pymalloc-debug', '--variant', 'release', '--python', '3.13', '-C', join(EX, 'clean'), 'repro.py']);
+    expect(r.exitCode).toBe(21);
+    expect(r.stderr).toMatch(/no memory debug hooks/);
+    expect(r.stderr).toMatch(/--variant pymalloc-debug/);
+  });
+});
 
 describe('leaks (refcount hunt)', () => {
   it('3.13 debug: refleak leaks 1 list per call, +1 refcount per call', async () => {
@@ -117,6 +165,22 @@ describe('asan on CPython 3.13', () => {
   });
   it('clean: zero findings', async () => {
     const { report, exitCode } = await check(['asan', '--python', '3.13', '-C', join(EX, 'clean'), 'repro.py']);
+    expect(report.userFindings).toEqual([]);
+    expect(exitCode).toBe(0);
+  });
+});
+
+describe('ubsan on CPython 3.13', () => {
+  it('ub_overflow: signed-integer-overflow at ub.c:7 in next_id; the repro carries on', async () => {
+    const { report, exitCode } = await check(['ubsan', '--python', '3.13', '-C', join(EX, 'ub_overflow'), 'repro.py']);
+    expect(exitCode).toBe(20);
+    const f = report.userFindings.find((x) => /signed-integer-overflow|signed integer overflow/.test(`${x.kind} ${x.message}`));
+    expect(f?.userFrame).toMatchObject({ function: 'next_id', file: 'ub.c', line: 7 });
+    expect(f?.message).toMatch(/2147483647 \+ 1 cannot be represented in type 'int'/);
+    expect(report.reproExitCode).toBe(0); // halt_on_error=0: UBSan reports and the program goes on
+  });
+  it('clean: zero findings in user code', async () => {
+    const { report, exitCode } = await check(['ubsan', '--python', '3.13', '-C', join(EX, 'clean'), 'repro.py']);
     expect(report.userFindings).toEqual([]);
     expect(exitCode).toBe(0);
   });

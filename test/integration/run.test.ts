@@ -50,11 +50,12 @@ beforeAll(async () => {
 });
 
 describe('pydbg run on 3.9 pymalloc-debug', () => {
-  it('use_after_free: the freed block reads as 0xDD… (refcount -2459565876494606883)', async () => {
-    const r = await pydbg(['run', '--variant', 'pymalloc-debug', '--python', '3.9', '-C', join(EX, 'use_after_free'), '--', 'python', 'repro.py']);
-    expect(r.exitCode).toBe(0);
-    // 0xDDDDDDDDDDDDDDDD as a signed refcount: the object's memory was freed and filled by the debug hooks
-    expect(r.stdout).toMatch(/<refcnt -2459565876494606883 at 0x[0-9a-f]+>/);
+  it('use_after_free: the freed block is 0xDD…, so the use crashes at uaf.c:10 and the report says why', async () => {
+    const r = await runJson(['--variant', 'pymalloc-debug', '--python', '3.9', '-C', join(EX, 'use_after_free'), '--', 'python', 'repro.py']);
+    expect(r.exitCode).toBe(139);
+    expect(r.json.crash?.userFrame).toMatchObject({ function: 'use_after_free', file: 'uaf.c', line: 10 });
+    // 0xDDDDDDDDDDDDDDDD: the object's type pointer, read from memory the debug hooks freed and filled
+    expect(r.stderr).toMatch(/=0xdddddddddddddd[0-9a-f]{2}: the allocator's dead-byte fill/);
   });
 });
 

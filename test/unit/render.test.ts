@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { render, placeholders, shQuote } from '../../src/render/template.js';
-import { renderVariantDockerfile, renderDepsDockerfile, variantLabels, LABEL, loadTemplate } from '../../src/render/dockerfile.js';
+import { renderVariantDockerfile, renderDepsDockerfile, renderXbuildDockerfile, crossConfigSite, variantLabels, LABEL, loadTemplate } from '../../src/render/dockerfile.js';
 import { planBuild } from '../../src/build/plan.js';
 import { contentKey, stableJson } from '../../src/cache/key.js';
-import { resolveArch } from '../../src/catalogue/arch.js';
+import { ARCHES, resolveArch } from '../../src/catalogue/arch.js';
 
 describe('strict template renderer', () => {
   it('fills placeholders', () => {
@@ -17,8 +17,9 @@ describe('strict template renderer', () => {
   });
   it('every shipped template renders only with exactly its placeholders', () => {
     expect(placeholders(loadTemplate('Dockerfile.variant')).sort()).toEqual(
-      ['arch', 'configure_args', 'deps_image', 'finish_args', 'pydbg_version', 'python_version', 'regen_command', 'source_instruction', 'source_sha256', 'variant', 'variant_env'].sort(),
+      ['arch', 'build_note', 'configure_args', 'deps_image', 'finish_args', 'platform', 'pydbg_version', 'python_version', 'regen_command', 'source_instruction', 'source_sha256', 'variant', 'variant_env'].sort(),
     );
+    expect(placeholders(loadTemplate('Dockerfile.cross'))).toEqual(expect.arrayContaining(['host_platform', 'xbuild_image', 'triplet', 'host_triplet', 'deps_image']));
   });
   it('shell quoting', () => {
     expect(shQuote('--with-pydebug')).toBe('--with-pydebug');
@@ -66,5 +67,58 @@ describe('cache keys', () => {
     expect(stableJson({ b: 1, a: [2, { d: 1, c: 2 }] })).toBe('{"a":[2,{"c":2,"d":1}],"b":1}');
     expect(contentKey({ a: 1, b: 2 })).toBe(contentKey({ b: 2, a: 1 }));
     expect(contentKey({ a: 1, b: 2 })).not.toBe(contentKey({ a: 1, b: 3 }));
+  });
+});
+
+describe('cross builds (ARM)', () => {
+  const src = { kind: 'tarball' as const, name: 'Python-3.13.5.tar.xz', sha256: 'a'.repeat(64) };
+  const plan = planBuild({ variant: 'debug', python: '3.13', arch: 'arm64' });
+  const df = renderVariantDockerfile(plan, src);
+  const from = df.split('\n').filter((l) => l.startsWith('FROM '));
+  it('builds on the host architecture and runs the result on the target', () => {
+    expect(from).toEqual(['FROM --platform=linux/amd64 pydbg/xbuild:bookworm-amd64 AS cross', 'FROM pydbg/deps:bookworm-arm64']);
+    expect(df).toContain('--host=aarch64-linux-gnu --build=x86_64-linux-gnu');
+    expect(df).toContain('--with-build-python=/opt/pydbg/buildpython/python');
+    expect(df).toContain('--with-computed-gotos --with-pydebug');
+    expect(df).toContain('CONFIG_SITE=/opt/pydbg/config.site PKG_CONFIG=aarch64-linux-gnu-pkg-config');
+    expect(df).toContain('COPY --from=cross /opt/python/ /opt/python/');
+    expect(df).toContain('RUN sh /opt/pydbg/finish.sh');
+  });
+  it('the build Python layer comes before anything variant- or target-specific (shared)', () => {
+    const armv7 = renderVariantDockerfile(planBuild({ variant: 'nopymalloc', python: '3.13', arch: 'armv7' }), src);
+    const upToBuildPython = (s: string) => s.slice(s.indexOf('FROM --platform'), s.indexOf('COPY pydbg/config.site'));
+    expect(upToBuildPython(armv7)).toBe(upToBuildPython(df));
+    expect(armv7).toContain('--host=arm-linux-gnueabihf');
+    expect(armv7).toContain('FROM pydbg/deps:bookworm-armv7');
+  });
+  it('emulated mode is the native Dockerfile on the target toolchain layer', () => {
+    const e = renderVariantDockerfile(planBuild({ variant: 'debug', python: '3.13', arch: 'arm64', buildMode: 'emulated' }), src);
+    expect(e).toContain('FROM pydbg/deps:bookworm-arm64');
+    expect(e).not.toContain('--host=');
+    expect(e).toContain('every step runs under QEMU');
+  });
+  it('config.site answers what configure cannot run on the build machine', () => {
+    const site = crossConfigSite({ major: 3, minor: 13 }, resolveArch('arm64'));
+    for (const a of ['ac_cv_buggy_getaddrinfo=no', 'ac_cv_file__dev_ptmx=yes', 'ac_cv_file__dev_ptc=no', 'ac_cv_aligned_required=no', 'ac_cv_working_tzset=yes', 'ac_cv_broken_sem_getvalue=no', 'ac_cv_computed_gotos=yes']) {
+      expect(site.split('\n')).toContain(a);
+    }
+    expect(site).not.toContain('little_endian_double');
+    expect(crossConfigSite({ major: 2, minor: 7 }, resolveArch('armv7'))).toContain('ac_cv_little_endian_double=yes');
+  });
+  it('the cross layer installs both toolchains and the targets\' -dev libraries', () => {
+    const x = renderXbuildDockerfile(resolveArch('amd64'), ARCHES.filter((a) => a.crossGcc));
+    expect(x).toContain('FROM pydbg/deps:bookworm-amd64');
+    expect(x).toContain('dpkg --add-architecture arm64');
+    expect(x).toContain('dpkg --add-architecture armhf');
+    expect(x).toContain('gcc-aarch64-linux-gnu');
+    expect(x).toContain('libssl-dev:armhf');
+    expect(x).toContain('libffi-dev:arm64');
+    expect(x).toContain('for t in aarch64-linux-gnu arm-linux-gnueabihf');
+  });
+  it('labels say how it was built', () => {
+    const labels = variantLabels({ plan, key: 'k', base: { ref: 'b', id: 'sha256:b', origin: 'bootstrapped', upstream: 'debian:bookworm-slim' }, depsId: 'sha256:d', xbuildId: 'sha256:x', sourceSha256: 's', sourceOrigin: 'u' });
+    expect(labels[LABEL.buildMode]).toBe('cross (on amd64)');
+    expect(labels[LABEL.xbuildImage]).toBe('sha256:x');
+    expect(labels[LABEL.platform]).toBe('linux/arm64');
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { resolveArch } from '../../src/catalogue/arch.js';
+import { archOfEngine, BOARDS, ociArch, resolveArch, resolveBoard, resolveTarget } from '../../src/catalogue/arch.js';
 import { DEFAULT_RELEASE, RELEASES, resolveRelease } from '../../src/catalogue/versions.js';
 import { planBuild } from '../../src/build/plan.js';
 import { ExitCode, PydbgError } from '../../src/errors.js';
@@ -41,10 +41,59 @@ describe('versions', () => {
 });
 
 describe('arch', () => {
-  it('amd64 builds; ARM is described but refused for now', () => {
+  it('resolves names and aliases to platforms and triplets', () => {
     expect(resolveArch('x86_64').platform).toBe('linux/amd64');
-    expect(code(() => resolveArch('arm64'))).toBe(ExitCode.CATALOGUE);
+    expect(resolveArch('aarch64')).toMatchObject({ name: 'arm64', platform: 'linux/arm64', triplet: 'aarch64-linux-gnu', binfmt: 'qemu-aarch64' });
+    expect(resolveArch('armhf')).toMatchObject({ name: 'armv7', platform: 'linux/arm/v7', debianArch: 'armhf', triplet: 'arm-linux-gnueabihf' });
+    expect(ociArch(resolveArch('armv7'))).toBe('arm');
+    expect(archOfEngine('amd64')?.name).toBe('amd64');
+    expect(archOfEngine('arm64')?.name).toBe('arm64');
     expect(code(() => resolveArch('sparc'))).toBe(ExitCode.CATALOGUE);
+  });
+  it('boards fix the architecture and CPU; unknown boards list the known ones', () => {
+    expect(resolveTarget({ board: 'rpi4' })).toMatchObject({ arch: { name: 'arm64' }, board: { cpu: 'cortex-a72' } });
+    expect(resolveTarget({ board: 'RPI3' }).board?.cpu).toBe('cortex-a53');
+    expect(resolveTarget({ board: 'rpi2' }).arch.name).toBe('armv7');
+    expect(resolveTarget({ board: 'rpi4', arch: 'aarch64' }).arch.name).toBe('arm64');
+    expect(code(() => resolveTarget({ board: 'rpi4', arch: 'armv7' }))).toBe(ExitCode.CATALOGUE);
+    try {
+      resolveBoard('rpi9');
+      expect.unreachable();
+    } catch (e) {
+      expect((e as PydbgError).exitCode).toBe(ExitCode.CATALOGUE);
+      expect((e as PydbgError).hint).toContain('rpi4 (arm64, cortex-a72)');
+    }
+    // every board's CPU is one qemu-user offers for its architecture (qemu 7.2 `-cpu help`)
+    const qemuCpus: Record<string, string[]> = {
+      arm64: ['a64fx', 'cortex-a35', 'cortex-a53', 'cortex-a57', 'cortex-a72', 'cortex-a76', 'max', 'neoverse-n1'],
+      armv7: ['cortex-a15', 'cortex-a7', 'cortex-a8', 'cortex-a9', 'max'],
+    };
+    for (const b of BOARDS) expect(qemuCpus[b.arch]).toContain(b.cpu);
+  });
+});
+
+describe('build mode', () => {
+  it('ARM is cross-built by default on 3.11+, emulated on request, refused below 3.11 with the way out', () => {
+    const p = planBuild({ variant: 'debug', python: '3.13', arch: 'arm64' });
+    expect(p.mode).toBe('cross');
+    expect(p.image).toBe('pydbg/cpython:3.13.5-debug-arm64');
+    const e = planBuild({ variant: 'debug', python: '3.13', arch: 'arm64', buildMode: 'emulated' });
+    expect(e.mode).toBe('emulated');
+    expect(e.image).toBe('pydbg/cpython:3.13.5-debug-arm64-emu');
+    expect(e.command).toContain('--build-mode emulated');
+    expect(planBuild({ variant: 'debug', python: '3.11', board: 'rpi2' })).toMatchObject({ mode: 'cross', image: 'pydbg/cpython:3.11.2-debug-armv7' });
+    expect(planBuild({ variant: 'debug', python: '3.13' }).mode).toBe('native');
+    try {
+      planBuild({ variant: 'debug', python: '3.9', arch: 'arm64' });
+      expect.unreachable();
+    } catch (err) {
+      expect((err as PydbgError).exitCode).toBe(ExitCode.CATALOGUE);
+      expect((err as PydbgError).hint).toContain('--build-mode emulated');
+    }
+    expect(planBuild({ variant: 'count-allocs', python: '2.7', arch: 'armv7', buildMode: 'emulated' }).mode).toBe('emulated');
+    expect(code(() => planBuild({ variant: 'debug', python: '3.13', buildMode: 'cross' }))).toBe(ExitCode.USAGE);
+    expect(code(() => planBuild({ variant: 'debug', python: '3.13', arch: 'arm64', buildMode: 'fast' }))).toBe(ExitCode.USAGE);
+    expect(code(() => planBuild({ variant: 'asan', python: '3.13', arch: 'arm64' }))).toBe(ExitCode.CATALOGUE);
   });
 });
 

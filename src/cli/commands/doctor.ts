@@ -1,6 +1,6 @@
-import { readFile, readdir } from 'node:fs/promises';
 import { execa } from 'execa';
-import { resolveArch } from '../../catalogue/arch.js';
+import { ARCHES, resolveArch } from '../../catalogue/arch.js';
+import { BINFMT_DIR, describeBinfmt, readBinfmt, registerCommand } from '../../emulation/binfmt.js';
 import { DockerEngine } from '../../engine/docker.js';
 import { ExitCode, PydbgError, type ExitCodeValue } from '../../errors.js';
 import { BASE_UPSTREAM, baseRef, depsRef, LABEL } from '../../render/dockerfile.js';
@@ -14,28 +14,15 @@ interface Check {
 }
 
 /** binfmt_misc state for the ARM targets: registered, enabled, and with the F (fix-binary) flag. */
-export async function binfmtStatus(dir = '/proc/sys/fs/binfmt_misc'): Promise<Check[]> {
-  const entries = await readdir(dir).catch(() => undefined);
-  const register = 'mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc; apt-get install qemu-user-static binfmt-support; update-binfmts --enable qemu-aarch64; update-binfmts --enable qemu-arm';
-  if (!entries || !entries.includes('register')) {
-    return [{ name: 'binfmt_misc', status: 'warn', detail: `${dir} is not mounted (needed only for ARM variants)`, hint: register }];
-  }
+export async function binfmtStatus(dir = BINFMT_DIR): Promise<Check[]> {
   const out: Check[] = [];
-  for (const [arch, entry] of [['arm64', 'qemu-aarch64'], ['armv7', 'qemu-arm']] as const) {
-    const text = await readFile(`${dir}/${entry}`, 'utf8').catch(() => undefined);
-    if (!text) {
-      out.push({ name: `qemu ${arch}`, status: 'warn', detail: `no ${entry} handler registered (needed only for ARM variants)`, hint: register });
-      continue;
-    }
-    const enabled = /^enabled/m.test(text);
-    const flags = /^flags:\s*(\S*)/m.exec(text)?.[1] ?? '';
-    const interp = /^interpreter\s+(\S+)/m.exec(text)?.[1] ?? '?';
-    const ok = enabled && flags.includes('F');
+  for (const arch of ARCHES.filter((a) => a.binfmt)) {
+    const e = await readBinfmt(arch, dir);
     out.push({
-      name: `qemu ${arch}`,
-      status: ok ? 'ok' : 'warn',
-      detail: `${entry}: ${enabled ? 'enabled' : 'disabled'}, flags '${flags}', interpreter ${interp}${flags.includes('F') ? '' : ' (no F flag: containers cannot use it)'}`,
-      hint: ok ? undefined : register,
+      name: `qemu ${arch.name}`,
+      status: e.state === 'ok' ? 'ok' : 'warn',
+      detail: `${describeBinfmt(e)}${e.state === 'ok' ? '' : ` (needed only for ${arch.name} variants)`}`,
+      hint: e.state === 'ok' ? undefined : `as root: ${registerCommand(arch)}`,
     });
   }
   return out;
@@ -90,7 +77,29 @@ export async function doctor(o: { json?: boolean }): Promise<void> {
     }
     checks.push({ name: 'toolchain layer', status: deps ? 'ok' : 'warn', detail: deps ? `${depsRef(amd64)} present` : 'not built yet (first env build adds ~1 min of apt)' });
   }
-  checks.push(...(await binfmtStatus()));
+  const binfmt = await binfmtStatus();
+  checks.push(...binfmt);
+  if (engineOk) {
+    // the proof, where an ARM toolchain image exists: run `uname -m` in it
+    for (const arch of ARCHES.filter((a) => a.binfmt)) {
+      const deps = await engine.inspectImage(depsRef(arch));
+      if (!deps) continue;
+      const { PassThrough } = await import('node:stream');
+      const out = new PassThrough();
+      let text = '';
+      out.on('data', (c: Buffer) => (text += c.toString()));
+      const r = await engine
+        .runContainer({ image: deps.id, cmd: ['uname', '-m'], networkMode: 'none', labels: { [LABEL.kind]: 'doctor' } }, { stdout: out, stderr: out })
+        .catch((e: Error) => ({ exitCode: -1, error: e.message }));
+      const ok = r.exitCode === 0 && text.trim() === arch.machine;
+      checks.push({
+        name: `run ${arch.name}`,
+        status: ok ? 'ok' : 'warn',
+        detail: ok ? `${depsRef(arch)}: uname -m = ${arch.machine} (emulated)` : `${depsRef(arch)} did not run: ${text.trim().split('\n').pop() || (r as { error?: string }).error || `exit ${r.exitCode}`}`,
+        hint: ok ? undefined : `as root: ${registerCommand(arch)}`,
+      });
+    }
+  }
 
   const failed = checks.find((c) => c.status === 'fail');
   if (o.json) {

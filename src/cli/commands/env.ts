@@ -15,7 +15,9 @@ import { buildsDir } from '../../paths.js';
 export interface BuildOpts {
   variant: string;
   python: string;
-  arch: string;
+  arch?: string;
+  board?: string;
+  buildMode?: string;
   configureArg?: string[];
   cflags?: string[];
   source?: string;
@@ -35,6 +37,8 @@ export async function planFromOptions(o: BuildOpts): Promise<BuildPlan> {
     variant: o.variant,
     python: o.python,
     arch: o.arch,
+    board: o.board,
+    buildMode: o.buildMode,
     configureArgs: o.configureArg,
     cflags: o.cflags,
     sourceUrl: o.sourceUrl,
@@ -81,17 +85,22 @@ export async function build(o: BuildOpts, signal: AbortSignal): Promise<void> {
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
     return;
   }
-  process.stdout.write(formatBuildResult(result));
+  process.stdout.write(formatBuildResult(result, plan));
 }
 
-export function formatBuildResult(r: EnvBuildResult): string {
+export function formatBuildResult(r: EnvBuildResult, plan?: BuildPlan): string {
   const how = r.cached ? `verified image reused (${r.seconds.toFixed(2)} s, no build)` : `built and verified in ${fmtDuration(r.seconds)}`;
   const lines = [`${r.image}  ${how}`, `  id        ${r.imageId}`];
+  if (plan && plan.mode !== 'native') {
+    lines.push(`  platform  ${plan.arch.platform}: ${plan.mode === 'cross' ? `cross-compiled on ${plan.host.name} (${plan.arch.triplet}), verified under QEMU` : `built and verified under QEMU (--build-mode emulated)`}`);
+  }
   lines.push(`  verified  ${formatVerified(r.verified)}`);
-  const info = r.probe?.info as { missing_modules?: string[]; setuptools?: string; pip?: string } | undefined;
+  const props = r.probe?.properties as { missing_modules?: string[] } | undefined;
+  const info = r.probe?.info as { setuptools?: string; pip?: string; gdb_via?: string } | undefined;
   if (info) {
-    lines.push(`  tools     pip ${info.pip ?? '-'}, setuptools ${info.setuptools ?? '-'}; gdb py-bt, valgrind suppressions at /opt/pydbg/valgrind-python.supp`);
-    if (info.missing_modules?.length) lines.push(`  missing   stdlib modules not built: ${info.missing_modules.join(', ')}`);
+    const gdb = info.gdb_via === 'qemu-gdb-stub' ? "gdb py-bt (through QEMU's gdb stub)" : 'gdb py-bt';
+    lines.push(`  tools     pip ${info.pip ?? '-'}, setuptools ${info.setuptools ?? '-'}; ${gdb}, valgrind suppressions at /opt/pydbg/valgrind-python.supp`);
+    if (props?.missing_modules?.length) lines.push(`  missing   stdlib modules not built: ${props.missing_modules.join(', ')}`);
   }
   lines.push(`  base      ${r.base.ref} (${r.base.origin})`);
   lines.push(`  context   ${r.contextDir}/Dockerfile`);
@@ -207,8 +216,8 @@ export async function rm(refs: string[], o: { all?: boolean }): Promise<void> {
   await engine.ping();
   let targets: ImageInfo[] = [];
   if (o.all) {
-    // children before parents: extension builds, project packages, variants, toolchain, base
-    const order = ['ext', 'runtime', 'variant', 'deps', 'base'];
+    // children before parents: extension builds, project packages, variants, cross toolchain, toolchain, base
+    const order = ['ext', 'runtime', 'variant', 'xbuild', 'deps', 'base'];
     for (const kind of order) targets.push(...(await engine.findImages({ [LABEL.kind]: kind })));
   } else {
     if (refs.length === 0) throw usageError('name the image(s) to remove, or pass --all');

@@ -9,7 +9,8 @@ import { resolve } from 'node:path';
 export interface RunOpts {
   variant?: string;
   python?: string;
-  arch: string;
+  arch?: string;
+  board?: string;
   project: string;
   config?: string;
   build?: boolean;
@@ -64,6 +65,7 @@ export function baseInput(o: RunOpts): RunInput {
     variant: o.variant,
     python: o.python,
     arch: o.arch,
+    board: o.board,
     configPath: o.config ? resolve(o.config) : undefined,
     build: o.build,
     network: o.network,
