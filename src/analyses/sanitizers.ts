@@ -66,6 +66,26 @@ export function parseAsan(text: string): Finding[] {
   return out;
 }
 
+/** UBSan's check names (-fsanitize=<name>) from its message wording. */
+const UBSAN_KINDS: Array<[RegExp, string]> = [
+  [/^shift exponent|^left shift of/, 'shift'],
+  [/^signed integer overflow|^negation of/, 'signed-integer-overflow'],
+  [/^index .* out of bounds/, 'bounds'],
+  [/^division by zero|^division of/, 'integer-divide-by-zero'],
+  [/misaligned address/, 'alignment'],
+  [/null pointer/, 'null'],
+  [/^load of value .* which is not a valid value for type/, 'bool-or-enum'],
+  [/^pointer index expression|^applying (?:non-zero )?offset/, 'pointer-overflow'],
+  [/is outside the range of representable values/, 'float-cast-overflow'],
+  [/^variable length array bound/, 'vla-bound'],
+  [/^execution reached an unreachable program point/, 'unreachable'],
+  [/^execution reached the end of a value-returning function/, 'return'],
+];
+
+export function ubsanKind(message: string): string {
+  return UBSAN_KINDS.find(([re]) => re.test(message))?.[1] ?? message.split(':')[0]!.replace(/\s+/g, '-');
+}
+
 /** UBSan: "/pydbg/build/x.c:12:9: runtime error: signed integer overflow: …" (+ stack with print_stacktrace=1). */
 export function parseUbsan(text: string): Finding[] {
   const lines = text.split('\n');
@@ -78,7 +98,7 @@ export function parseUbsan(text: string): Finding[] {
     const here: Frame = { function: frames[0]?.function ?? null, file: mapped.file, line: Number(m[2]), object: null, inUserCode: mapped.user };
     out.push({
       analysis: 'ubsan',
-      kind: m[4]!.split(':')[0]!.replace(/\s+/g, '-'),
+      kind: ubsanKind(m[4]!),
       message: m[4]!,
       severity: 'error',
       userFrame: here.inUserCode ? here : (frames.find((f) => f.inUserCode) ?? null),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseAsan, parseUbsan } from '../../src/analyses/sanitizers.js';
+import { parseAsan, parseUbsan, ubsanKind } from '../../src/analyses/sanitizers.js';
 import { parseMassif, massifSvg } from '../../src/analyses/massif.js';
 import { parseMallocStats, diffMallocStats } from '../../src/analyses/pymalloc-stats.js';
 
@@ -39,6 +39,13 @@ describe('UBSan reports', () => {
     const [a, b] = parseUbsan(text);
     expect(a).toMatchObject({ kind: 'signed-integer-overflow', userFrame: { function: 'add_one', file: 'ub.c', line: 12 } });
     expect(b!.userFrame).toBeNull();
+    expect(b!.kind).toBe('shift');
+  });
+  it('kinds are the -fsanitize check names', () => {
+    expect(ubsanKind("shift exponent 40 is too large for 32-bit type 'unsigned int'")).toBe('shift');
+    expect(ubsanKind("index 7 out of bounds for type 'int [7]'")).toBe('bounds');
+    expect(ubsanKind("load of misaligned address 0x55 for type 'int', which requires 4 byte alignment")).toBe('alignment');
+    expect(ubsanKind('something new: details')).toBe('something-new');
   });
 });
 
