@@ -105,8 +105,11 @@ describe('pydbg env build (real engine, real CPython builds)', () => {
     expectVerified(r, { version: '2.7.18', py_debug: true, count_allocs: true, trace_refs: true, abiflags: null, mem_debug_hooks: true });
     const out = await inImage(r.image, `python -c "import sys; print(sorted(n for (n, a, f, m) in sys.getcounts())[:3] != [])"`);
     expect(out.trim()).toBe('True');
-    const supp = await inImage(r.image, 'grep -c "^###" /opt/pydbg/valgrind-python.supp || true; grep -c "fun:PyObject_Free" /opt/pydbg/valgrind-python.supp');
+    // the ###{ … ###} blocks are uncommented; the file's ### prose stays a comment (valgrind parses it:
+    // the probe's valgrind_suppressions)
+    const supp = await inImage(r.image, 'grep -c "^###[{}]" /opt/pydbg/valgrind-python.supp || true; grep -c "fun:PyObject_Free" /opt/pydbg/valgrind-python.supp');
     expect(supp.trim().split('\n')).toEqual(['0', expect.stringMatching(/^[1-9]\d*$/)]);
+    expect(r.probe?.properties).toMatchObject({ valgrind_suppressions: true, valgrind_stacks: true });
   });
 
   it('env list and env inspect show the verified properties and provenance', async () => {
