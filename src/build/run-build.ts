@@ -55,6 +55,9 @@ export async function runBuild(
       details: tail.tail(),
     });
   }
+  // earlier stages of a multi-stage build (the cross build's amd64 stage, GBs of object files) are
+  // left untagged by the builder: remove them, as for any other intermediate build state
+  for (const id of outcome.stageImages ?? []) await engine.removeImage(id).catch(() => {});
   if (previous && previous.id !== outcome.imageId) {
     // the tag moved to the new image; drop the old one if nothing else names it
     const old = await engine.inspectImage(previous.id);

@@ -69,13 +69,17 @@ export class DockerEngine implements Engine {
     const layers: string[] = [];
     const containers: string[] = [];
     let imageId: string | undefined;
+    const built: string[] = [];
     let error: string | undefined;
     const parser = new BuildStreamParser();
     const handle = (evs: BuildEvent[]) => {
       for (const ev of evs) {
         if (ev.type === 'layer') layers.push(ev.id);
         else if (ev.type === 'container') containers.push(ev.id);
-        else if (ev.type === 'built') imageId = ev.id; // the last one: a multi-stage build reports each stage's image
+        else if (ev.type === 'built') {
+          imageId = ev.id; // the last one: a multi-stage build reports each stage's image
+          built.push(ev.id);
+        }
         else if (ev.type === 'error') error = ev.message;
         req.onEvent?.(ev);
       }
@@ -108,7 +112,10 @@ export class DockerEngine implements Engine {
     if (error || !imageId) throw new BuildFailure(error ?? 'the build ended without an image id', { layers, containers });
     // Always report the full id ("sha256:…"): short and full ids must never meet in a cache key.
     const full = await this.inspectImage(imageId);
-    return { imageId: full?.id ?? imageId, layers, containers };
+    const finalId = full?.id ?? imageId;
+    const hex = (id: string) => id.replace(/^sha256:/, '');
+    const stageImages = [...new Set(built)].filter((id) => !hex(finalId).startsWith(hex(id)));
+    return { imageId: finalId, layers, containers, stageImages };
   }
 
   async runContainer(spec: ContainerSpec, io: ContainerIO): Promise<ContainerResult> {

@@ -40,6 +40,8 @@ export interface BuildOutcome {
   layers: string[];
   /** intermediate containers the builder started */
   containers: string[];
+  /** images of earlier stages of a multi-stage build (untagged: the builder leaves them dangling) */
+  stageImages?: string[];
 }
 
 export interface ContainerSpec {
