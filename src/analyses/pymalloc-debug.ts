@@ -1,4 +1,4 @@
-import type { CrashReport } from '../run/crash.js';
+import { toProjectPath, type CrashReport } from '../run/crash.js';
 import type { Finding, Frame } from './types.js';
 
 /**
@@ -129,7 +129,6 @@ export function pymallocDebugFindings(output: string, crash: CrashReport | undef
 
 function pyFrame(line: string): Frame {
   const m = /File "([^"]+)", line (\d+)(?:, in (.+))?/.exec(line);
-  const file = m?.[1] ?? null;
-  const user = Boolean(file && (file.startsWith('/src/') || file.startsWith('/pydbg/build/')));
-  return { function: m?.[3] ?? null, file: user ? file!.replace(/^\/src\/|^\/pydbg\/build\//, '') : file, line: m ? Number(m[2]) : null, object: null, inUserCode: user };
+  const mapped = toProjectPath(m?.[1] ?? null);
+  return { function: m?.[3] ?? null, file: mapped.file, line: m ? Number(m[2]) : null, object: null, inUserCode: mapped.user };
 }
