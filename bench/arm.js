@@ -1,7 +1,11 @@
 #!/usr/bin/env node
 // pydbg ARM benchmark (not part of CI). Prints measured times and ratios as JSON on stdout.
-//   cross_vs_x86:       arm64 variant, cross-compiled (build Python + cross build + the probe under QEMU)
-//                       / the x86-64 build of the same variant (goal ≤ 1.5)
+//   cross_vs_x86:       arm64 variant, cross-compiled (cross build + pip on the build machine + the
+//                       probe under QEMU) / the x86-64 build of the same variant (goal ≤ 1.5). The
+//                       build Python image of the source exists (built once per source, like the
+//                       toolchain layers).
+//   cross_with_build_python_vs_x86: the same, after removing the build Python image: the first
+//                       ARM variant of a new source pays for it
 //   emulated_vs_cross:  the same arm64 variant built natively under QEMU (--build-mode emulated)
 //                       / the cross build (the anchor: expect ≥ 5)
 //   ext_build_arm64_vs_amd64: building the clean example extension inside the arm64 image (emulated
@@ -14,9 +18,10 @@ import { cp, mkdtemp, writeFile, appendFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { envBuild } from '../dist/build/env-build.js';
+import { contextSource, envBuild } from '../dist/build/env-build.js';
 import { planBuild } from '../dist/build/plan.js';
 import { DockerEngine } from '../dist/engine/docker.js';
+import { buildPythonRef } from '../dist/render/dockerfile.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const python = process.env.BENCH_PYTHON ?? '3.13';
@@ -42,6 +47,11 @@ await timed('prepare arm64 cross (not measured)', () => build('arm64', undefined
 
 const [x86] = await timed(`amd64 ${python} ${variant} --force`, () => build('amd64', undefined, true));
 const [cross] = await timed(`arm64 ${python} ${variant} cross --force`, () => build('arm64', undefined, true));
+const plan = planBuild({ variant, python, arch: 'arm64' });
+const bpRef = buildPythonRef(plan.host, plan.version, (await contextSource(plan)).sha256);
+await engine.removeImage(bpRef, { force: true });
+log(`removed ${bpRef}`);
+const [crossBp] = await timed(`arm64 ${python} ${variant} cross --force, build Python included`, () => build('arm64', undefined, true));
 let emulated;
 if (process.env.BENCH_EMULATED !== '0') {
   [emulated] = await timed(`arm64 ${python} ${variant} --build-mode emulated --force`, () => build('arm64', 'emulated', true));
@@ -63,9 +73,10 @@ const extArm64 = await extBuild('arm64');
 const result = {
   python,
   variant,
-  seconds: { amd64: round(x86), arm64_cross: round(cross), arm64_emulated: emulated === undefined ? null : round(emulated), run_with_ext_build: { amd64: round(extAmd64), arm64: round(extArm64) } },
+  seconds: { amd64: round(x86), arm64_cross: round(cross), arm64_cross_with_build_python: round(crossBp), arm64_emulated: emulated === undefined ? null : round(emulated), run_with_ext_build: { amd64: round(extAmd64), arm64: round(extArm64) } },
   ratios: {
     cross_vs_x86: round(cross / x86),
+    cross_with_build_python_vs_x86: round(crossBp / x86),
     emulated_vs_cross: emulated === undefined ? null : round(emulated / cross),
     ext_build_arm64_vs_amd64: round(extArm64 / extAmd64),
   },

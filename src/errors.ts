@@ -76,7 +76,7 @@ export class InterruptedError extends PydbgError {
     super(
       reason === 'timeout' ? ExitCode.TIMEOUT : ExitCode.INTERRUPTED,
       reason === 'timeout' ? `timed out: ${what}` : `interrupted: ${what}`,
-      { hint: 'nothing was tagged and the build containers were removed; run the same command again to resume from the cached layers' },
+      { hint: 'nothing was tagged and the build containers were removed; run the same command again: the finished shared layers (base, toolchain, build Python) are kept, the interrupted build starts over' },
     );
   }
 }

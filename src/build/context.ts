@@ -17,13 +17,14 @@ export function packDir(dir: string): Readable {
   return stream;
 }
 
-export const PROBE_FILES = ['probe.py', 'finish.sh'] as const;
+export const PROBE_FILES = ['probe.py', 'finish.sh', 'setuptools-fix.sh', 'crosspip.sh'] as const;
 
 export interface StageInput {
   dir: string;
   dockerfile: string;
   expectedJson: string;
-  source: { kind: 'tarball' | 'tree'; path: string; name: string };
+  /** absent when the Dockerfile takes the source from an image (cross builds) */
+  source?: { kind: 'tarball' | 'tree'; path: string; name: string };
   wheelhouse?: string;
   /** cross builds: configure's answers for the target (pydbg/config.site) */
   configSite?: string;
@@ -39,7 +40,7 @@ export async function stageVariantContext(s: StageInput): Promise<void> {
   await mkdir(join(s.dir, 'src'), { recursive: true });
   await mkdir(join(s.dir, 'pydbg'), { recursive: true });
   await writeFile(join(s.dir, 'Dockerfile'), s.dockerfile);
-  await symlink(s.source.path, join(s.dir, 'src', s.source.kind === 'tree' ? 'tree' : s.source.name));
+  if (s.source) await symlink(s.source.path, join(s.dir, 'src', s.source.kind === 'tree' ? 'tree' : s.source.name));
   for (const f of PROBE_FILES) await copyFile(imageFile(f), join(s.dir, 'pydbg', f));
   await writeFile(join(s.dir, 'pydbg', 'expected.json'), s.expectedJson);
   if (s.configSite) await writeFile(join(s.dir, 'pydbg', 'config.site'), s.configSite);

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { contentKey, KEY_SCHEMA } from '../cache/key.js';
 import type { Engine, ImageInfo } from '../engine/engine.js';
@@ -9,7 +9,8 @@ import { ExitCode, PydbgError } from '../errors.js';
 import { buildsDir, logsDir } from '../paths.js';
 import {
   APT_PACKAGES, crossConfigSite, depsRef, expectedJson, imageFile, LABEL, renderDepsDockerfile, renderVariantDockerfile,
-  renderXbuildDockerfile, variantLabels, baseRef, xbuildRef, type BaseImage, type ContextSource,
+  renderXbuildDockerfile, variantLabels, baseRef, xbuildRef, buildPythonRef, buildPythonDir, renderBuildPythonDockerfile,
+  type BaseImage, type ContextSource,
 } from '../render/dockerfile.js';
 import { ARCHES, archOfEngine, ociArch, type ArchDef } from '../catalogue/arch.js';
 import { emulationError, isExecFormatError, requireEmulation } from '../emulation/binfmt.js';
@@ -47,7 +48,7 @@ export interface ProbeReport {
 }
 
 /** Everything that decides the image's content, without building or downloading anything. */
-export async function variantKeyParts(plan: BuildPlan, layers: Pick<Layers, 'depsId' | 'xbuildId'>) {
+export async function variantKeyParts(plan: BuildPlan, layers: Pick<Layers, 'depsId' | 'xbuildId' | 'buildPythonId'>) {
   const src = await contextSource(plan);
   const sourceSha = src.sha256;
   const dockerfile = renderVariantDockerfile(plan, src);
@@ -58,7 +59,7 @@ export async function variantKeyParts(plan: BuildPlan, layers: Pick<Layers, 'dep
   if (site) files['config.site'] = createHash('sha256').update(site).digest('hex');
   const wheelhouse = plan.wheelhouse ? await dirDigest(plan.wheelhouse) : null;
   // (a native amd64 key keeps its old shape: no xbuild field)
-  const cross = layers.xbuildId ? { xbuildId: layers.xbuildId } : {};
+  const cross = layers.xbuildId ? { xbuildId: layers.xbuildId, buildPythonId: layers.buildPythonId } : {};
   return { schema: KEY_SCHEMA, pydbg: PYDBG_VERSION, dockerfile, depsId: layers.depsId, ...cross, sourceSha, files, wheelhouse, platform: plan.arch.platform };
 }
 
@@ -74,6 +75,8 @@ export interface Layers {
   depsId: string;
   /** pydbg/xbuild:bookworm-<host>: cross toolchains (cross builds only) */
   xbuildId?: string;
+  /** pydbg/buildpython:<version>-<sha>-<host>: xbuild + the source + a build Python of it (cross builds only) */
+  buildPythonId?: string;
 }
 
 /** Every shared layer present and current, without building anything (the warm fast path), or undefined. */
@@ -90,15 +93,27 @@ async function presentLayers(engine: Engine, plan: BuildPlan): Promise<Layers | 
   if (!hostBase || !hostDeps || !xb) return undefined;
   if (hostDeps.labels[LABEL.key] !== depsKey(plan.host, presentBase(hostBase, plan.host))) return undefined;
   if (xb.labels[LABEL.key] !== xbuildKey(plan.host, hostDeps.id)) return undefined;
-  return { base, depsId: depsHave.id, xbuildId: xb.id };
+  const src = await contextSource(plan);
+  const bp = await engine.inspectImage(buildPythonRef(plan.host, plan.version, src.sha256));
+  if (!bp || bp.labels[LABEL.key] !== buildPythonKey(plan, xb.id, src)) return undefined;
+  return { base, depsId: depsHave.id, xbuildId: xb.id, buildPythonId: bp.id };
 }
 
 /** How the source appears in the build context: what the Dockerfile names and the key covers. */
-export async function contextSource(plan: BuildPlan): Promise<ContextSource> {
-  const s = plan.source;
-  const sha256 = declaredSha256(s) ?? (s.kind === 'tree' ? await sha256Tree(s.path) : await sha256File((s as { path: string }).path));
-  return { kind: s.kind === 'tree' ? 'tree' : 'tarball', name: sourceFileName(s), sha256 };
+export function contextSource(plan: BuildPlan): Promise<ContextSource> {
+  // memoised per plan: hashing a local checkout takes a while, and the fast path asks twice
+  let p = contextSources.get(plan);
+  if (!p) {
+    const s = plan.source;
+    p = (async () => {
+      const sha256 = declaredSha256(s) ?? (s.kind === 'tree' ? await sha256Tree(s.path) : await sha256File((s as { path: string }).path));
+      return { kind: s.kind === 'tree' ? 'tree' : 'tarball', name: sourceFileName(s), sha256 } as ContextSource;
+    })();
+    contextSources.set(plan, p);
+  }
+  return p;
 }
+const contextSources = new WeakMap<BuildPlan, Promise<ContextSource>>();
 
 async function dirDigest(dir: string): Promise<string> {
   const h = createHash('sha256');
@@ -190,20 +205,25 @@ export async function envBuild(plan: BuildPlan, opts: EnvBuildOptions): Promise<
     const base = layers.base;
     const depsId = layers.depsId;
 
-    const key = contentKey(await variantKeyParts(plan, layers));
-    const hit = opts.force ? undefined : await findByKey(engine, key);
-    if (hit) return reuse(hit, key, base);
-
     progress.phase('source');
     const src: MaterialSource = await materialiseSource(plan.source, { log: io.log, signal });
     io.log(`source ${src.name}: sha256 ${src.sha256} verified (${src.how === 'cache' ? 'cached' : src.how === 'downloaded' ? `downloaded from ${src.origin}` : src.origin})`);
+    if (plan.mode === 'cross') {
+      progress.phase(`build Python ${plan.version.text} (${plan.host.name})`);
+      layers.buildPythonId = await ensureBuildPython(engine, plan, layers.xbuildId!, src, io);
+    }
+
+    const key = contentKey(await variantKeyParts(plan, layers));
+    const hit = opts.force ? undefined : await findByKey(engine, key);
+    if (hit) return reuse(hit, key, base);
 
     const dockerfile = renderVariantDockerfile(plan, { kind: src.kind, name: src.name, sha256: src.sha256 });
     await stageVariantContext({
       dir: contextDir,
       dockerfile,
       expectedJson: expectedJson(plan),
-      source: { kind: src.kind, path: src.path, name: src.name },
+      // a cross build's source comes with its build Python image
+      source: plan.mode === 'cross' ? undefined : { kind: src.kind, path: src.path, name: src.name },
       wheelhouse: plan.wheelhouse,
       configSite: configSiteFor(plan),
     });
@@ -222,7 +242,7 @@ export async function envBuild(plan: BuildPlan, opts: EnvBuildOptions): Promise<
       }
       output(line);
     };
-    const labels = variantLabels({ plan, key, base, depsId, xbuildId: layers.xbuildId, sourceSha256: src.sha256, sourceOrigin: src.origin });
+    const labels = variantLabels({ plan, key, base, depsId, xbuildId: layers.xbuildId, buildPythonId: layers.buildPythonId, sourceSha256: src.sha256, sourceOrigin: src.origin });
     let imageId: string;
     try {
       // Offline by construction unless the user asked for PyPI: the proof covers offline extension builds.
@@ -311,23 +331,54 @@ async function ensureXbuild(engine: Engine, host: ArchDef, hostDepsId: string, i
   });
 }
 
-/** A shared layer (toolchain, cross toolchain): reused while its key label matches, else built with apt. */
+export function buildPythonKey(plan: BuildPlan, xbuildId: string, src: ContextSource): string {
+  return contentKey({ schema: KEY_SCHEMA, dockerfile: renderBuildPythonDockerfile(plan.host, plan.version, src), xbuildId, sourceSha: src.sha256 });
+}
+
+/** The build Python of this source on the build machine: built once, shared by every variant and ARM target. */
+async function ensureBuildPython(engine: Engine, plan: BuildPlan, xbuildId: string, src: MaterialSource, io: BuildIO): Promise<string> {
+  const csrc: ContextSource = { kind: src.kind, name: src.name, sha256: src.sha256 };
+  const key = buildPythonKey(plan, xbuildId, csrc);
+  const ref = buildPythonRef(plan.host, plan.version, src.sha256);
+  return ensureSharedLayer(engine, io, {
+    ref, key, dir: buildPythonDir(plan.host, plan.version, src.sha256), what: 'build Python', platform: plan.host.platform,
+    dockerfile: renderBuildPythonDockerfile(plan.host, plan.version, csrc),
+    source: { kind: src.kind, path: src.path, name: src.name },
+    networkMode: 'none',
+    message: `building ${ref}: CPython ${plan.version.text} for the build machine (configure --with-build-python), once for every variant and ARM target of this source`,
+    labels: {
+      [LABEL.kind]: 'buildpython', [LABEL.key]: key, [LABEL.arch]: plan.host.name, [LABEL.python]: plan.version.text,
+      [LABEL.sourceSha]: src.sha256, [LABEL.sourceOrigin]: src.origin, [LABEL.xbuildImage]: xbuildId,
+    },
+  });
+}
+
+/** A shared layer (toolchain, cross toolchain, build Python): reused while its key label matches, else built. */
 async function ensureSharedLayer(
   engine: Engine,
   io: BuildIO,
-  l: { ref: string; key: string; dir: string; what: string; platform: string; dockerfile: string; message: string; labels: Record<string, string> },
+  l: {
+    ref: string; key: string; dir: string; what: string; platform: string; dockerfile: string; message: string; labels: Record<string, string>;
+    source?: { kind: 'tarball' | 'tree'; path: string; name: string };
+    networkMode?: string;
+  },
 ): Promise<string> {
   const have = await engine.inspectImage(l.ref);
   if (have && have.labels[LABEL.key] === l.key) return have.id;
   const dir = join(buildsDir(), l.dir);
+  await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true });
   await writeFile(join(dir, 'Dockerfile'), l.dockerfile);
+  if (l.source) {
+    await mkdir(join(dir, 'src'), { recursive: true });
+    await symlink(l.source.path, join(dir, 'src', l.source.kind === 'tree' ? 'tree' : l.source.name));
+  }
   io.log(l.message);
   return runBuild(engine, {
     context: packDir(dir),
     tag: l.ref,
     platform: l.platform,
-    networkMode: 'host', // apt needs the network; host networking works where the bridge does not
+    networkMode: l.networkMode ?? 'host', // apt needs the network; host networking works where the bridge does not
     labels: { ...l.labels, [LABEL.pydbgVersion]: PYDBG_VERSION },
   }, io, l.what);
 }

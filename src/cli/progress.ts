@@ -50,7 +50,9 @@ export class StderrProgress implements Progress {
   }
 
   output(line: string): void {
-    if (line.trim()) this.last = line;
+    // build output carries terminal colours (make, gcc, pip): the status line shows text only
+    const text = line.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/[\x00-\x08\x0b-\x1f\x7f]/g, '');
+    if (text.trim()) this.last = text;
   }
 
   stop(): void {

@@ -30,6 +30,9 @@ export const baseRef = (arch: ArchDef) => `pydbg/base:bookworm-${arch.name}`;
 export const depsRef = (arch: ArchDef) => `pydbg/deps:bookworm-${arch.name}`;
 /** the cross-compilation layer on the build machine's architecture (one for every ARM target) */
 export const xbuildRef = (host: ArchDef) => `pydbg/xbuild:bookworm-${host.name}`;
+/** the build machine's CPython of one source (cross builds: --with-build-python), e.g. pydbg/buildpython:3.13.5-93e583f24345-amd64 */
+export const buildPythonRef = (host: ArchDef, version: Pick<PyVersion, 'text'>, sourceSha256: string) =>
+  `pydbg/buildpython:${version.text}-${sourceSha256.slice(0, 12)}-${host.name}`;
 
 /** The targets' -dev libraries, installed as :<debian arch> (multiarch) in the cross layer. */
 export const CROSS_DEV_PACKAGES = [
@@ -135,8 +138,7 @@ function variantVars(plan: BuildPlan, src: ContextSource): Record<string, string
     regen_command: plan.command.replace(/^pydbg env build/, 'pydbg env dockerfile'),
     deps_image: depsRef(plan.arch),
     source_sha256: src.sha256,
-    source_instruction:
-      src.kind === 'tarball' ? `ADD src/${src.name} /usr/src/cpython/` : 'COPY src/tree/ /usr/src/cpython/tree/',
+    source_instruction: sourceInstruction(src),
     variant_env: Object.entries(env)
       .map(([k, v]) => `${k}=${shQuote(v)}`)
       .join(' '),
@@ -145,6 +147,30 @@ function variantVars(plan: BuildPlan, src: ContextSource): Record<string, string
       .join(''),
     finish_args: `${plan.spec.uncommentSuppressions ? 1 : 0} ${plan.pip}`,
   };
+}
+
+function sourceInstruction(src: ContextSource): string {
+  return src.kind === 'tarball' ? `ADD src/${src.name} /usr/src/cpython/` : 'COPY src/tree/ /usr/src/cpython/tree/';
+}
+
+/** where the build Python image's context is staged (under the builds directory) */
+export const buildPythonDir = (host: ArchDef, version: Pick<PyVersion, 'text'>, sourceSha256: string) =>
+  `buildpython-${version.text}-${sourceSha256.slice(0, 12)}-${host.name}`;
+
+/** The build Python image of one source: the cross toolchain layer + the source + a release build of it. */
+export function renderBuildPythonDockerfile(host: ArchDef, version: Pick<PyVersion, 'text'>, src: ContextSource): string {
+  return render(
+    loadTemplate('Dockerfile.buildpython'),
+    {
+      pydbg_version: PYDBG_VERSION,
+      python_version: version.text,
+      host_arch: host.name,
+      xbuild_image: xbuildRef(host),
+      source_sha256: src.sha256,
+      source_instruction: sourceInstruction(src),
+    },
+    'Dockerfile.buildpython',
+  );
 }
 
 /** The variant's Dockerfile: native (and --build-mode emulated) builds, or the two-stage cross build. */
@@ -163,7 +189,11 @@ export function renderVariantDockerfile(plan: BuildPlan, src: ContextSource): st
       host_platform: plan.host.platform,
       host_triplet: plan.host.triplet,
       triplet: plan.arch.triplet,
-      xbuild_image: xbuildRef(plan.host),
+      buildpython_image: buildPythonRef(plan.host, plan.version, src.sha256),
+      buildpython_dockerfile: `builds/${buildPythonDir(plan.host, plan.version, src.sha256)}/Dockerfile in pydbg's cache`,
+      pip: plan.pip,
+      // pip, setuptools and wheel come from stage 1 (crosspip.sh)
+      finish_args: `${plan.spec.uncommentSuppressions ? 1 : 0} ${plan.pip} present`,
     },
     'Dockerfile.cross',
   );
@@ -191,6 +221,7 @@ export const LABEL = {
   baseRef: 'io.pydbg.base.ref',
   depsImage: 'io.pydbg.deps.id',
   xbuildImage: 'io.pydbg.xbuild.id',
+  buildPython: 'io.pydbg.buildpython.id',
   buildMode: 'io.pydbg.build-mode',
   platform: 'io.pydbg.platform',
   pydbgVersion: 'io.pydbg.pydbg-version',
@@ -203,6 +234,7 @@ export interface ProvenanceInput {
   base: BaseImage;
   depsId: string;
   xbuildId?: string;
+  buildPythonId?: string;
   sourceSha256: string;
   sourceOrigin: string;
 }
@@ -228,6 +260,7 @@ export function variantLabels(p: ProvenanceInput): Record<string, string> {
     [LABEL.baseRef]: p.base.upstream,
     [LABEL.depsImage]: p.depsId,
     ...(p.xbuildId ? { [LABEL.xbuildImage]: p.xbuildId } : {}),
+    ...(p.buildPythonId ? { [LABEL.buildPython]: p.buildPythonId } : {}),
     [LABEL.buildMode]: plan.mode === 'native' ? 'native' : `${plan.mode} (on ${plan.host.name})`,
     [LABEL.platform]: plan.arch.platform,
     [LABEL.pydbgVersion]: PYDBG_VERSION,

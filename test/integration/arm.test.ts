@@ -3,6 +3,8 @@
  * Needs binfmt_misc handlers for aarch64 and arm with the F flag (.ci/run registers them); a
  * missing handler fails these tests with pydbg's own error, never a skip.
  */
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -34,6 +36,7 @@ describe('cross-built images', () => {
     expect(img.Architecture).toBe('arm64');
     expect(img.Config.Labels['io.pydbg.build-mode']).toBe('cross (on amd64)');
     expect(img.Config.Labels['io.pydbg.xbuild.id']).toMatch(/^sha256:/);
+    expect(img.Config.Labels['io.pydbg.buildpython.id']).toMatch(/^sha256:/);
     const p = arm64.probe!;
     expect(p.mismatches).toEqual([]);
     expect(p.properties).toMatchObject({
@@ -50,6 +53,17 @@ describe('cross-built images', () => {
     expect(img.Variant).toBe('v7');
     expect(armv7.probe!.properties).toMatchObject({ with_pymalloc: false, with_valgrind: true, hash_algorithm: 'siphash13', missing_modules: [] });
     expect(armv7.probe!.info).toMatchObject({ machine: 'armv7l' });
+    // one build Python per source, shared by both targets
+    expect((await imageInspect(armv7.image)).Config.Labels['io.pydbg.buildpython.id']).toBe((await imageInspect(arm64.image)).Config.Labels['io.pydbg.buildpython.id']);
+  });
+  it('pip, installed on the build machine, belongs to the target interpreter', async () => {
+    const empty = await mkdtemp(join(tmpdir(), 'pydbg-arm-'));
+    const r = await pydbg(['run', '--arch', 'arm64', '--variant', 'debug', '-C', empty, '--', 'pip', '--version']);
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toMatch(/^pip \S+ from \/opt\/python\/lib\/python3\.13\/site-packages\/pip \(python 3\.13\)/);
+    const s = await pydbg(['run', '--arch', 'arm64', '--variant', 'debug', '-C', empty, '--', 'sh', '-c', 'head -n 1 /opt/python/bin/pip; python -c "import setuptools, wheel, platform; print(platform.machine(), setuptools.__version__)"']);
+    expect(s.stdout).toMatch(/^#!\/opt\/python\/bin\/python3\.13\n/);
+    expect(s.stdout).toContain('aarch64');
   });
   it('a warm request reuses the image without building', async () => {
     const again = await buildVariant(['--variant', 'debug', '--python', '3.13', '--arch', 'arm64']);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { render, placeholders, shQuote } from '../../src/render/template.js';
-import { renderVariantDockerfile, renderDepsDockerfile, renderXbuildDockerfile, crossConfigSite, variantLabels, LABEL, loadTemplate } from '../../src/render/dockerfile.js';
+import { renderVariantDockerfile, renderDepsDockerfile, renderXbuildDockerfile, renderBuildPythonDockerfile, crossConfigSite, variantLabels, LABEL, loadTemplate } from '../../src/render/dockerfile.js';
 import { planBuild } from '../../src/build/plan.js';
 import { contentKey, stableJson } from '../../src/cache/key.js';
 import { ARCHES, resolveArch } from '../../src/catalogue/arch.js';
@@ -19,7 +19,8 @@ describe('strict template renderer', () => {
     expect(placeholders(loadTemplate('Dockerfile.variant')).sort()).toEqual(
       ['arch', 'build_note', 'configure_args', 'deps_image', 'finish_args', 'platform', 'pydbg_version', 'python_version', 'regen_command', 'source_instruction', 'source_sha256', 'variant', 'variant_env'].sort(),
     );
-    expect(placeholders(loadTemplate('Dockerfile.cross'))).toEqual(expect.arrayContaining(['host_platform', 'xbuild_image', 'triplet', 'host_triplet', 'deps_image']));
+    expect(placeholders(loadTemplate('Dockerfile.cross'))).toEqual(expect.arrayContaining(['host_platform', 'buildpython_image', 'triplet', 'host_triplet', 'deps_image', 'pip']));
+    expect(placeholders(loadTemplate('Dockerfile.buildpython')).sort()).toEqual(['host_arch', 'pydbg_version', 'python_version', 'source_instruction', 'source_sha256', 'xbuild_image']);
   });
   it('shell quoting', () => {
     expect(shQuote('--with-pydebug')).toBe('--with-pydebug');
@@ -76,18 +77,26 @@ describe('cross builds (ARM)', () => {
   const df = renderVariantDockerfile(plan, src);
   const from = df.split('\n').filter((l) => l.startsWith('FROM '));
   it('builds on the host architecture and runs the result on the target', () => {
-    expect(from).toEqual(['FROM --platform=linux/amd64 pydbg/xbuild:bookworm-amd64 AS cross', 'FROM pydbg/deps:bookworm-arm64']);
+    expect(from).toEqual([`FROM --platform=linux/amd64 pydbg/buildpython:3.13.5-${'a'.repeat(12)}-amd64 AS cross`, 'FROM pydbg/deps:bookworm-arm64']);
     expect(df).toContain('--host=aarch64-linux-gnu --build=x86_64-linux-gnu');
     expect(df).toContain('--with-build-python=/opt/pydbg/buildpython/python');
     expect(df).toContain('--with-computed-gotos --with-pydebug');
     expect(df).toContain('CONFIG_SITE=/opt/pydbg/config.site PKG_CONFIG=aarch64-linux-gnu-pkg-config');
     expect(df).toContain('COPY --from=cross /opt/python/ /opt/python/');
-    expect(df).toContain('RUN sh /opt/pydbg/finish.sh');
+    // pip, setuptools and wheel: installed at native speed in stage 1, not by ensurepip under QEMU
+    expect(df).toContain('RUN sh /opt/pydbg/crosspip.sh offline');
+    expect(df).not.toContain('ensurepip --default-pip');
+    expect(df).toContain('RUN sh /opt/pydbg/finish.sh 1 offline present');
   });
-  it('the build Python layer comes before anything variant- or target-specific (shared)', () => {
+  it('one build Python image per source, shared by every variant and target', () => {
     const armv7 = renderVariantDockerfile(planBuild({ variant: 'nopymalloc', python: '3.13', arch: 'armv7' }), src);
-    const upToBuildPython = (s: string) => s.slice(s.indexOf('FROM --platform'), s.indexOf('COPY pydbg/config.site'));
-    expect(upToBuildPython(armv7)).toBe(upToBuildPython(df));
+    const firstFrom = (s: string) => s.split('\n').find((l) => l.startsWith('FROM --platform'));
+    expect(firstFrom(armv7)).toBe(firstFrom(df));
+    const bp = renderBuildPythonDockerfile(resolveArch('amd64'), plan.version, src);
+    expect(bp).toContain('FROM pydbg/xbuild:bookworm-amd64');
+    expect(bp).toContain('ADD src/Python-3.13.5.tar.xz /usr/src/cpython/');
+    expect(bp).toContain('--prefix=/opt/pydbg/buildpython/install --without-ensurepip');
+    expect(bp).not.toMatch(/pydebug|PYDBG_VARIANT|aarch64/);
     expect(armv7).toContain('--host=arm-linux-gnueabihf');
     expect(armv7).toContain('FROM pydbg/deps:bookworm-armv7');
   });

@@ -216,8 +216,8 @@ export async function rm(refs: string[], o: { all?: boolean }): Promise<void> {
   await engine.ping();
   let targets: ImageInfo[] = [];
   if (o.all) {
-    // children before parents: extension builds, project packages, variants, cross toolchain, toolchain, base
-    const order = ['ext', 'runtime', 'variant', 'xbuild', 'deps', 'base'];
+    // children before parents: extension builds, project packages, variants, build Pythons, cross toolchain, toolchain, base
+    const order = ['ext', 'runtime', 'variant', 'buildpython', 'xbuild', 'deps', 'base'];
     for (const kind of order) targets.push(...(await engine.findImages({ [LABEL.kind]: kind })));
   } else {
     if (refs.length === 0) throw usageError('name the image(s) to remove, or pass --all');
