@@ -32,7 +32,9 @@ export const depsRef = (arch: ArchDef) => `pydbg/deps:bookworm-${arch.name}`;
 export const xbuildRef = (host: ArchDef) => `pydbg/xbuild:bookworm-${host.name}`;
 /** the build machine's CPython of one source (cross builds: --with-build-python), e.g. pydbg/buildpython:3.13.5-93e583f24345-amd64 */
 export const buildPythonRef = (host: ArchDef, version: Pick<PyVersion, 'text'>, sourceSha256: string) =>
-  `pydbg/buildpython:${version.text}-${sourceSha256.slice(0, 12)}-${host.name}`;
+  `pydbg/buildpython:${buildPythonTag(host, version, sourceSha256)}`;
+const buildPythonTag = (host: ArchDef, version: Pick<PyVersion, 'text'>, sourceSha256: string) =>
+  `${version.text}-${sourceSha256.slice(0, 12)}-${host.name}`;
 
 /** The targets' -dev libraries, installed as :<debian arch> (multiarch) in the cross layer. */
 export const CROSS_DEV_PACKAGES = [
@@ -155,7 +157,7 @@ function sourceInstruction(src: ContextSource): string {
 
 /** where the build Python image's context is staged (under the builds directory) */
 export const buildPythonDir = (host: ArchDef, version: Pick<PyVersion, 'text'>, sourceSha256: string) =>
-  `buildpython-${version.text}-${sourceSha256.slice(0, 12)}-${host.name}`;
+  `buildpython-${buildPythonTag(host, version, sourceSha256)}`;
 
 /** The build Python image of one source: the cross toolchain layer + the source + a release build of it. */
 export function renderBuildPythonDockerfile(host: ArchDef, version: Pick<PyVersion, 'text'>, src: ContextSource): string {
@@ -181,10 +183,11 @@ export function renderVariantDockerfile(plan: BuildPlan, src: ContextSource): st
       : 'Native build.';
     return render(loadTemplate('Dockerfile.variant'), { ...variantVars(plan, src), build_note }, 'Dockerfile.variant');
   }
+  const vars = variantVars(plan, src);
   return render(
     loadTemplate('Dockerfile.cross'),
     {
-      ...variantVars(plan, src),
+      ...vars,
       host_arch: plan.host.name,
       host_platform: plan.host.platform,
       host_triplet: plan.host.triplet,
@@ -193,7 +196,7 @@ export function renderVariantDockerfile(plan: BuildPlan, src: ContextSource): st
       buildpython_dockerfile: `builds/${buildPythonDir(plan.host, plan.version, src.sha256)}/Dockerfile in pydbg's cache`,
       pip: plan.pip,
       // pip, setuptools and wheel come from stage 1 (crosspip.sh)
-      finish_args: `${plan.spec.uncommentSuppressions ? 1 : 0} ${plan.pip} present`,
+      finish_args: `${vars.finish_args} present`,
     },
     'Dockerfile.cross',
   );
