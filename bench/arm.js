@@ -18,10 +18,10 @@ import { cp, mkdtemp, writeFile, appendFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { contextSource, envBuild } from '../dist/build/env-build.js';
-import { planBuild } from '../dist/build/plan.js';
+import { contextSource, envBuild } from '../dist/provision/variant.js';
+import { planBuild } from '../dist/project/plan.js';
 import { DockerEngine } from '../dist/engine/docker.js';
-import { buildPythonRef } from '../dist/render/dockerfile.js';
+import { buildPythonRef } from '../dist/container/refs.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const python = process.env.BENCH_PYTHON ?? '3.13';

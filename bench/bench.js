@@ -6,11 +6,12 @@
 import { execa } from 'execa';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { envBuild } from '../dist/build/env-build.js';
-import { planBuild } from '../dist/build/plan.js';
+import { envBuild } from '../dist/provision/variant.js';
+import { planBuild } from '../dist/project/plan.js';
 import { DockerEngine } from '../dist/engine/docker.js';
-import { materialiseSource } from '../dist/sources/fetch.js';
-import { renderDepsDockerfile, depsRef } from '../dist/render/dockerfile.js';
+import { materialiseSource } from '../dist/provision/sources.js';
+import { renderDepsDockerfile } from '../dist/render/dockerfile.js';
+import { depsRef } from '../dist/container/refs.js';
 import { resolveArch } from '../dist/catalogue/arch.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');

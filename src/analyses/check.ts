@@ -1,11 +1,11 @@
 import { chmod, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
-import { asList, loadConfig } from '../config/config.js';
-import { planBuild, type BuildPlan } from '../build/plan.js';
+import { asList, loadConfig } from '../project/config.js';
+import { planBuild, type BuildPlan } from '../project/plan.js';
 import { ExitCode, PydbgError, type ExitCodeValue } from '../errors.js';
 import { pydbgHome } from '../paths.js';
-import { runProject, type RunIO, type RunInput, type RunResult } from '../run/run.js';
-import { signalOf } from '../run/crash.js';
+import { runProject, type RunIO, type RunInput, type RunResult } from '../exec/run.js';
+import { signalOf } from '../exec/crash.js';
 import { analyseLeaks, type LeakRun } from './leaks.js';
 import { massifArgs, massifSvg, parseMassif } from './massif.js';
 import { memcheckArgs, memcheckFindings, parseMemcheckXml } from './memcheck.js';

@@ -1,4 +1,4 @@
-import { toProjectPath } from '../run/crash.js';
+import { toProjectPath } from '../exec/crash.js';
 import type { Frame } from './types.js';
 
 /** CPython's allocator wrappers: attribute heap to whoever called them, not to them. */

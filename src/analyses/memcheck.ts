@@ -1,5 +1,5 @@
 import { XMLParser } from 'fast-xml-parser';
-import { toProjectPath } from '../run/crash.js';
+import { toProjectPath } from '../exec/crash.js';
 import { groupFindings, type Finding, type Frame } from './types.js';
 
 /** Valgrind Memcheck arguments: XML for parsing, a text log for people, version-matched suppressions. */

@@ -1,4 +1,4 @@
-import { toProjectPath, type CrashReport } from '../run/crash.js';
+import { toProjectPath, type CrashReport } from '../exec/crash.js';
 import type { Finding, Frame } from './types.js';
 
 /**

@@ -1,4 +1,4 @@
-import { toProjectPath } from '../run/crash.js';
+import { toProjectPath } from '../exec/crash.js';
 import type { Finding, Frame } from './types.js';
 
 /** ASan/UBSan stack line: "    #0 0x7f.. in overflow /pydbg/build/oob.c:7" (column optional) or "(… /lib.so+0x12)". */

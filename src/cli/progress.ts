@@ -1,5 +1,5 @@
 import type { BuildEvent } from '../engine/buildstream.js';
-import type { Progress } from '../build/env-build.js';
+import type { Progress } from '../provision/variant.js';
 
 /**
  * Progress on stderr: the current build step, elapsed time and the last output line. On a TTY one

@@ -1,10 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ArchDef } from '../catalogue/arch.js';
-import type { BuildPlan } from '../build/plan.js';
+import type { BuildPlan } from '../project/plan.js';
 import type { PyVersion } from '../catalogue/versions.js';
 import { PACKAGE_ROOT, PYDBG_VERSION } from '../version.js';
 import { render, shQuote } from './template.js';
+import type { BaseImage } from '../container/labels.js';
+import { buildPythonDir, buildPythonRef, depsRef, xbuildRef } from '../container/refs.js';
+import { finishArgs } from '../container/protocol.js';
 
 export function loadTemplate(name: string): string {
   return readFileSync(join(PACKAGE_ROOT, 'templates', name), 'utf8');
@@ -25,16 +28,6 @@ export const APT_PACKAGES = [
   'python3-setuptools-whl', 'python3-wheel-whl',
 ] as const;
 
-export const BASE_UPSTREAM = 'debian:bookworm-slim';
-export const baseRef = (arch: ArchDef) => `pydbg/base:bookworm-${arch.name}`;
-export const depsRef = (arch: ArchDef) => `pydbg/deps:bookworm-${arch.name}`;
-/** the cross-compilation layer on the build machine's architecture (one for every ARM target) */
-export const xbuildRef = (host: ArchDef) => `pydbg/xbuild:bookworm-${host.name}`;
-/** the build machine's CPython of one source (cross builds: --with-build-python), e.g. pydbg/buildpython:3.13.5-93e583f24345-amd64 */
-export const buildPythonRef = (host: ArchDef, version: Pick<PyVersion, 'text'>, sourceSha256: string) =>
-  `pydbg/buildpython:${buildPythonTag(host, version, sourceSha256)}`;
-const buildPythonTag = (host: ArchDef, version: Pick<PyVersion, 'text'>, sourceSha256: string) =>
-  `${version.text}-${sourceSha256.slice(0, 12)}-${host.name}`;
 
 /** The targets' -dev libraries, installed as :<debian arch> (multiarch) in the cross layer. */
 export const CROSS_DEV_PACKAGES = [
@@ -96,12 +89,6 @@ export function crossConfigSite(version: Pick<PyVersion, 'major' | 'minor'>, arc
   return `${lines.join('\n')}\n`;
 }
 
-export interface BaseImage {
-  ref: string; // our tag, e.g. pydbg/base:bookworm-amd64
-  id: string;
-  origin: 'pulled' | 'bootstrapped' | 'local';
-  upstream: string; // debian:bookworm-slim
-}
 
 export function renderDepsDockerfile(arch: ArchDef, base: Pick<BaseImage, 'ref' | 'origin' | 'upstream'>): string {
   return render(
@@ -147,7 +134,7 @@ function variantVars(plan: BuildPlan, src: ContextSource): Record<string, string
     configure_args: [...plan.spec.configureArgs.map(shQuote), ...(cflags ? [`CFLAGS=${shQuote(cflags)}`] : [])]
       .map((a) => ` ${a}`)
       .join(''),
-    finish_args: `${plan.spec.uncommentSuppressions ? 1 : 0} ${plan.pip}`,
+    finish_args: finishArgs({ uncommentSuppressions: plan.spec.uncommentSuppressions, pip: plan.pip }),
   };
 }
 
@@ -155,9 +142,6 @@ function sourceInstruction(src: ContextSource): string {
   return src.kind === 'tarball' ? `ADD src/${src.name} /usr/src/cpython/` : 'COPY src/tree/ /usr/src/cpython/tree/';
 }
 
-/** where the build Python image's context is staged (under the builds directory) */
-export const buildPythonDir = (host: ArchDef, version: Pick<PyVersion, 'text'>, sourceSha256: string) =>
-  `buildpython-${buildPythonTag(host, version, sourceSha256)}`;
 
 /** The build Python image of one source: the cross toolchain layer + the source + a release build of it. */
 export function renderBuildPythonDockerfile(host: ArchDef, version: Pick<PyVersion, 'text'>, src: ContextSource): string {
@@ -196,7 +180,7 @@ export function renderVariantDockerfile(plan: BuildPlan, src: ContextSource): st
       buildpython_dockerfile: `builds/${buildPythonDir(plan.host, plan.version, src.sha256)}/Dockerfile in pydbg's cache`,
       pip: plan.pip,
       // pip, setuptools and wheel come from stage 1 (crosspip.sh)
-      finish_args: `${vars.finish_args} present`,
+      finish_args: finishArgs({ uncommentSuppressions: plan.spec.uncommentSuppressions, pip: plan.pip, pipPresent: true }),
     },
     'Dockerfile.cross',
   );
@@ -204,69 +188,4 @@ export function renderVariantDockerfile(plan: BuildPlan, src: ContextSource): st
 
 export function expectedJson(plan: BuildPlan): string {
   return `${JSON.stringify({ expected: plan.spec.expected }, null, 2)}\n`;
-}
-
-export const LABEL = {
-  kind: 'io.pydbg.kind',
-  key: 'io.pydbg.cache-key',
-  image: 'io.pydbg.image',
-  python: 'io.pydbg.python',
-  variant: 'io.pydbg.variant',
-  arch: 'io.pydbg.arch',
-  sourceSha: 'io.pydbg.source.sha256',
-  sourceOrigin: 'io.pydbg.source.origin',
-  configureArgs: 'io.pydbg.configure-args',
-  cflags: 'io.pydbg.cflags',
-  env: 'io.pydbg.env',
-  pip: 'io.pydbg.pip',
-  baseImage: 'io.pydbg.base.id',
-  baseOrigin: 'io.pydbg.base.origin',
-  baseRef: 'io.pydbg.base.ref',
-  depsImage: 'io.pydbg.deps.id',
-  xbuildImage: 'io.pydbg.xbuild.id',
-  buildPython: 'io.pydbg.buildpython.id',
-  buildMode: 'io.pydbg.build-mode',
-  platform: 'io.pydbg.platform',
-  pydbgVersion: 'io.pydbg.pydbg-version',
-  verified: 'io.pydbg.verified',
-} as const;
-
-export interface ProvenanceInput {
-  plan: BuildPlan;
-  key: string;
-  base: BaseImage;
-  depsId: string;
-  xbuildId?: string;
-  buildPythonId?: string;
-  sourceSha256: string;
-  sourceOrigin: string;
-}
-
-/** Provenance labels. `verified` holds the properties the in-image probe asserted (the build fails otherwise). */
-export function variantLabels(p: ProvenanceInput): Record<string, string> {
-  const { plan } = p;
-  return {
-    [LABEL.kind]: 'variant',
-    [LABEL.key]: p.key,
-    [LABEL.image]: plan.image,
-    [LABEL.python]: plan.version.text,
-    [LABEL.variant]: plan.spec.variants.join(','),
-    [LABEL.arch]: plan.arch.name,
-    [LABEL.sourceSha]: p.sourceSha256,
-    [LABEL.sourceOrigin]: p.sourceOrigin,
-    [LABEL.configureArgs]: JSON.stringify(plan.spec.configureArgs),
-    [LABEL.cflags]: JSON.stringify(plan.spec.cflags),
-    [LABEL.env]: JSON.stringify(plan.spec.env),
-    [LABEL.pip]: plan.wheelhouse ? `${plan.pip}+wheelhouse` : plan.pip,
-    [LABEL.baseImage]: p.base.id,
-    [LABEL.baseOrigin]: p.base.origin,
-    [LABEL.baseRef]: p.base.upstream,
-    [LABEL.depsImage]: p.depsId,
-    ...(p.xbuildId ? { [LABEL.xbuildImage]: p.xbuildId } : {}),
-    ...(p.buildPythonId ? { [LABEL.buildPython]: p.buildPythonId } : {}),
-    [LABEL.buildMode]: plan.mode === 'native' ? 'native' : `${plan.mode} (on ${plan.host.name})`,
-    [LABEL.platform]: plan.arch.platform,
-    [LABEL.pydbgVersion]: PYDBG_VERSION,
-    [LABEL.verified]: JSON.stringify(plan.spec.expected),
-  };
 }

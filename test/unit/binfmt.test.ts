@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { resolveArch } from '../../src/catalogue/arch.js';
-import { parseBinfmt, readBinfmt, registerCommand, requireEmulation } from '../../src/emulation/binfmt.js';
+import { parseBinfmt, readBinfmt, registerCommand, requireEmulation } from '../../src/engine/binfmt.js';
 import { ExitCode, type PydbgError } from '../../src/errors.js';
 
 const entry = (flags: string, enabled = true) =>

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { parseConfig } from '../../src/config/config.js';
-import { detectBuild, extBuildScript } from '../../src/run/detect.js';
-import { parseFaulthandler, parseGdbOutput, signalOf, isCrash, formatCrash } from '../../src/run/crash.js';
-import { targets } from '../../src/run/run.js';
+import { parseConfig } from '../../src/project/config.js';
+import { detectBuild, extBuildScript } from '../../src/project/detect.js';
+import { parseFaulthandler, parseGdbOutput, signalOf, isCrash, formatCrash } from '../../src/exec/crash.js';
+import { targets } from '../../src/exec/run.js';
 import { ExitCode, PydbgError } from '../../src/errors.js';
 
 const fails = (fn: () => unknown): PydbgError => {
@@ -113,7 +113,7 @@ describe('crash reports', () => {
 
 describe('paths in reports', () => {
   it('user paths become project-relative, CPython paths checkout-relative', async () => {
-    const { toProjectPath } = await import('../../src/run/crash.js');
+    const { toProjectPath } = await import('../../src/exec/crash.js');
     expect(toProjectPath('/pydbg/build/src/ext.c')).toEqual({ file: 'src/ext.c', user: true });
     expect(toProjectPath('/src/ext.c')).toEqual({ file: 'ext.c', user: true });
     expect(toProjectPath('/usr/src/cpython/Python-3.13.5/Objects/call.c')).toEqual({ file: 'Objects/call.c', user: false });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseHookReports, pymallocDebugFindings } from '../../src/analyses/pymalloc-debug.js';
-import { isDeadBytes, parseGdbOutput, type CrashReport } from '../../src/run/crash.js';
+import { isDeadBytes, parseGdbOutput, type CrashReport } from '../../src/exec/crash.js';
 
 // real output of CPython 3.13.5 (debug, PYTHONTRACEMALLOC=16) for _testcapi.pymem_buffer_overflow()
 const OVERFLOW = `Debug memory block at address p=0x558292b8f1f0: API 'm'

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { render, placeholders, shQuote } from '../../src/render/template.js';
-import { renderVariantDockerfile, renderDepsDockerfile, renderXbuildDockerfile, renderBuildPythonDockerfile, crossConfigSite, variantLabels, LABEL, loadTemplate } from '../../src/render/dockerfile.js';
-import { planBuild } from '../../src/build/plan.js';
-import { contentKey, stableJson } from '../../src/cache/key.js';
+import { renderVariantDockerfile, renderDepsDockerfile, renderXbuildDockerfile, renderBuildPythonDockerfile, crossConfigSite, loadTemplate } from '../../src/render/dockerfile.js';
+import { variantLabels, LABEL } from '../../src/container/labels.js';
+import { planBuild } from '../../src/project/plan.js';
+import { contentKey, stableJson } from '../../src/container/key.js';
 import { ARCHES, resolveArch } from '../../src/catalogue/arch.js';
 
 describe('strict template renderer', () => {

@@ -4,7 +4,7 @@ import { mkdtemp, readdir, writeFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { candidateUrls, materialiseSource, sha256Tree } from '../../src/sources/fetch.js';
+import { candidateUrls, materialiseSource, sha256Tree } from '../../src/provision/sources.js';
 import { resolveRelease } from '../../src/catalogue/versions.js';
 import { ExitCode, PydbgError } from '../../src/errors.js';
 

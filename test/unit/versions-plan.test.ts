@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { archOfEngine, BOARDS, ociArch, resolveArch, resolveBoard, resolveTarget } from '../../src/catalogue/arch.js';
 import { DEFAULT_RELEASE, RELEASES, resolveRelease } from '../../src/catalogue/versions.js';
-import { planBuild } from '../../src/build/plan.js';
+import { planBuild } from '../../src/project/plan.js';
 import { ExitCode, PydbgError } from '../../src/errors.js';
 
 const code = (fn: () => unknown) => {

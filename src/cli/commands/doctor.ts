@@ -1,9 +1,10 @@
 import { execa } from 'execa';
 import { ARCHES, resolveArch } from '../../catalogue/arch.js';
-import { BINFMT_DIR, describeBinfmt, readBinfmt, registerCommand } from '../../emulation/binfmt.js';
+import { BINFMT_DIR, describeBinfmt, readBinfmt, registerCommand } from '../../engine/binfmt.js';
 import { DockerEngine } from '../../engine/docker.js';
 import { ExitCode, PydbgError, type ExitCodeValue } from '../../errors.js';
-import { BASE_UPSTREAM, baseRef, depsRef, LABEL } from '../../render/dockerfile.js';
+import { BASE_UPSTREAM, baseRef, depsRef } from '../../container/refs.js';
+import { LABEL } from '../../container/labels.js';
 
 interface Check {
   name: string;

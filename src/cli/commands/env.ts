@@ -1,12 +1,14 @@
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { planBuild, IMAGE_REPO, type BuildPlan, type PlanInput } from '../../build/plan.js';
-import { contextSource, envBuild, type EnvBuildResult } from '../../build/env-build.js';
+import { planBuild, type BuildPlan, type PlanInput } from '../../project/plan.js';
+import { userImageRef } from '../../container/refs.js';
+import { contextSource, envBuild, type EnvBuildResult } from '../../provision/variant.js';
 import { DockerEngine } from '../../engine/docker.js';
 import type { Engine, ImageInfo } from '../../engine/engine.js';
 import { ExitCode, InterruptedError, PydbgError, usageError } from '../../errors.js';
-import { LABEL, renderVariantDockerfile } from '../../render/dockerfile.js';
-import { treeVersion } from '../../sources/fetch.js';
+import { LABEL } from '../../container/labels.js';
+import { renderVariantDockerfile } from '../../render/dockerfile.js';
+import { treeVersion } from '../../provision/sources.js';
 import { StderrProgress } from '../progress.js';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -125,15 +127,9 @@ export async function dockerfile(o: BuildOpts): Promise<void> {
   process.stdout.write(renderVariantDockerfile(plan, await contextSource(plan)));
 }
 
-/** "3.13.5-nopymalloc" → pydbg/cpython:3.13.5-nopymalloc-amd64; tags and ids pass through. */
-export function imageRef(s: string): string {
-  if (s.includes(':') || s.includes('/') || /^[0-9a-f]{12,64}$/.test(s)) return s;
-  return /-(amd64|arm64|armv7)(-x[0-9a-f]{8})?$/.test(s) ? `${IMAGE_REPO}:${s}` : `${IMAGE_REPO}:${s}-amd64`;
-}
-
 async function inspectPydbg(engine: Engine, ref: string): Promise<ImageInfo> {
   await engine.ping();
-  const info = await engine.inspectImage(imageRef(ref));
+  const info = await engine.inspectImage(userImageRef(ref));
   if (!info || !info.labels[LABEL.kind]) {
     throw new PydbgError(ExitCode.NOT_FOUND, `no pydbg image '${ref}'`, { hint: "see 'pydbg env list', or build it with 'pydbg env build'" });
   }

@@ -1,8 +1,8 @@
 import { writeFile } from 'node:fs/promises';
-import { loadConfig } from '../../config/config.js';
+import { loadConfig } from '../../project/config.js';
 import { DockerEngine } from '../../engine/docker.js';
 import { ExitCode, InterruptedError, PydbgError, usageError } from '../../errors.js';
-import { runProject, type RunInput, type RunResult } from '../../run/run.js';
+import { runProject, type RunInput, type RunResult } from '../../exec/run.js';
 import { StderrProgress } from '../progress.js';
 import { resolve } from 'node:path';
 

@@ -1,4 +1,4 @@
-import type { PydbgConfig } from '../config/config.js';
+import type { PydbgConfig } from './config.js';
 import { ExitCode, PydbgError } from '../errors.js';
 
 /** How the user's extension is built inside the variant. */

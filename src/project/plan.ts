@@ -3,7 +3,8 @@ import { ARCHES, CROSS_MIN_VERSION, resolveTarget, type ArchDef, type BoardDef, 
 import { parseVariantList, resolveVariant, type VariantSpec } from '../catalogue/variants.js';
 import { cmpMinor, parseVersion, resolveRelease, resolveVersionOnly, type PyVersion } from '../catalogue/versions.js';
 import { catalogueError, usageError } from '../errors.js';
-import type { SourceSpec } from '../sources/fetch.js';
+import { variantRef, variantTag } from '../container/refs.js';
+import type { SourceSpec } from '../provision/sources.js';
 
 export interface PlanInput {
   variant: string | string[];
@@ -43,7 +44,6 @@ export interface BuildPlan {
   command: string;
 }
 
-export const IMAGE_REPO = 'pydbg/cpython';
 
 /** A tarball's exact version: --python X.Y.Z, or the upstream file name (Python-X.Y.Z.tgz). Never guessed. */
 function exactVersion(python: string | undefined, where: string, flag: string): string {
@@ -108,8 +108,7 @@ export function planBuild(input: PlanInput): BuildPlan {
   };
   const standard = !extras.configureArgs.length && !extras.cflags.length && !extras.source && pip === 'offline' && !extras.wheelhouse;
   const suffix = standard ? '' : `-x${createHash('sha256').update(JSON.stringify(extras)).digest('hex').slice(0, 8)}`;
-  const emu = mode === 'emulated' ? '-emu' : '';
-  const image = `${IMAGE_REPO}:${version.text}-${spec.slug}-${arch.name}${emu}${suffix}`;
+  const image = variantRef(variantTag({ version: version.text, slug: spec.slug, arch: arch.name, emulated: mode === 'emulated', suffix }));
 
   const cmd = ['pydbg env build', `--variant ${names.join(',')}`, `--python ${version.text}`, `--arch ${arch.name}`];
   if (mode === 'emulated') cmd.push('--build-mode emulated');

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import tar from 'tar-fs';
 import { imageFile } from '../render/dockerfile.js';
-import { TREE_IGNORE } from '../sources/fetch.js';
+import { TREE_IGNORE } from './sources.js';
 
 /** Pack a staged build-context directory (symlinks followed) into a tar stream for the engine. */
 export function packDir(dir: string): Readable {

@@ -2,24 +2,23 @@ import { createHash } from 'node:crypto';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { contentKey, KEY_SCHEMA } from '../cache/key.js';
+import { contentKey, KEY_SCHEMA } from '../container/key.js';
 import type { Engine, ImageInfo } from '../engine/engine.js';
 import type { BuildEvent } from '../engine/buildstream.js';
 import { ExitCode, PydbgError } from '../errors.js';
 import { buildsDir, logsDir } from '../paths.js';
-import {
-  APT_PACKAGES, crossConfigSite, depsRef, expectedJson, imageFile, LABEL, renderDepsDockerfile, renderVariantDockerfile,
-  renderXbuildDockerfile, variantLabels, baseRef, xbuildRef, buildPythonRef, buildPythonDir, renderBuildPythonDockerfile,
-  type BaseImage, type ContextSource,
-} from '../render/dockerfile.js';
+import { APT_PACKAGES, crossConfigSite, expectedJson, imageFile, renderDepsDockerfile, renderVariantDockerfile, renderXbuildDockerfile, renderBuildPythonDockerfile, type ContextSource } from '../render/dockerfile.js';
+import { depsRef, baseRef, xbuildRef, buildPythonRef, buildPythonDir } from '../container/refs.js';
+import { LABEL, variantLabels, type BaseImage } from '../container/labels.js';
 import { ARCHES, archOfEngine, ociArch, type ArchDef } from '../catalogue/arch.js';
-import { emulationError, isExecFormatError, requireEmulation } from '../emulation/binfmt.js';
-import { declaredSha256, materialiseSource, sha256File, sha256Tree, sourceFileName, type MaterialSource } from '../sources/fetch.js';
+import { emulationError, isExecFormatError, requireEmulation } from '../engine/binfmt.js';
+import { declaredSha256, materialiseSource, sha256File, sha256Tree, sourceFileName, type MaterialSource } from './sources.js';
 import { PYDBG_VERSION } from '../version.js';
+import { splitRef } from '../container/refs.js';
 import { ensureBase, presentBase } from './base.js';
 import { packDir, PROBE_FILES, stageVariantContext } from './context.js';
-import type { BuildPlan } from './plan.js';
-import { runBuild, type BuildIO } from './run-build.js';
+import type { BuildPlan } from '../project/plan.js';
+import { runBuild, type BuildIO } from './image-build.js';
 
 export interface Progress {
   log(msg: string): void;
@@ -394,9 +393,4 @@ async function readProbe(dir: string): Promise<ProbeReport | undefined> {
   } catch {
     return undefined;
   }
-}
-
-export function splitRef(ref: string): [string, string] {
-  const i = ref.lastIndexOf(':');
-  return [ref.slice(0, i), ref.slice(i + 1)];
 }

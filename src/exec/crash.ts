@@ -1,4 +1,4 @@
-import { BUILD_DIR, PROJECT_MOUNT } from './detect.js';
+import { BUILD_DIR, PROJECT_MOUNT } from '../project/detect.js';
 
 /** Signals that mean "the process crashed" (status 128+N from the container). */
 export const CRASH_SIGNALS: Record<number, string> = { 4: 'SIGILL', 6: 'SIGABRT', 7: 'SIGBUS', 8: 'SIGFPE', 11: 'SIGSEGV' };

@@ -4,11 +4,13 @@ import { join } from 'node:path';
 import { ociArch, type ArchDef } from '../catalogue/arch.js';
 import type { Engine, ImageInfo } from '../engine/engine.js';
 import { ExitCode, PydbgError } from '../errors.js';
-import { BASE_UPSTREAM, baseRef, LABEL, loadTemplate, type BaseImage } from '../render/dockerfile.js';
+import { BASE_UPSTREAM, baseRef } from '../container/refs.js';
+import { LABEL, type BaseImage } from '../container/labels.js';
+import { loadTemplate } from '../render/dockerfile.js';
 import { render } from '../render/template.js';
 import { PYDBG_VERSION } from '../version.js';
 import { packDir } from './context.js';
-import { runBuild, type BuildIO } from './run-build.js';
+import { runBuild, type BuildIO } from './image-build.js';
 
 export const DEBIAN_MIRROR = () => process.env.PYDBG_DEBIAN_MIRROR ?? 'http://deb.debian.org/debian';
 
