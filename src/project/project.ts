@@ -1,0 +1,123 @@
+/**
+ * The resolved project: pydbg.yaml loaded once, the extension detected once, and every target
+ * (CPython version × variant) planned once — all before the first engine call, so every input
+ * error surfaces before any slow work. Everything downstream (exec, provision, analyses) receives
+ * a ResolvedProject and never re-reads the project.
+ */
+import { existsSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parse as shellParse } from 'shell-quote';
+import { ExitCode, PydbgError, usageError } from '../errors.js';
+import { asList, loadConfig, type PydbgConfig } from './config.js';
+import { detectBuild, type ExtBuild } from './detect.js';
+import { planBuild, type BuildPlan } from './plan.js';
+
+export interface ProjectInput {
+  projectDir: string;
+  configPath?: string;
+  variant?: string;
+  python?: string;
+  arch?: string;
+  board?: string;
+}
+
+export interface Target {
+  plan: BuildPlan;
+  /** the extension build for this target (free-threaded offline builds fall back from PEP 517 to setup.py) */
+  ext: ExtBuild;
+  /** a note to show before running this target */
+  note?: string;
+}
+
+export interface ResolvedProject {
+  dir: string;
+  config: PydbgConfig;
+  /** absent when the project has no pydbg.yaml */
+  configPath?: string;
+  ext: ExtBuild;
+  targets: Target[];
+}
+
+export interface ResolveOptions {
+  /** the variant when neither the flag nor pydbg.yaml names one */
+  defaultVariant?: string;
+  /**
+   * analyses: the first configured variant this predicate accepts wins (pydbg.yaml may list
+   * several); when it accepts none, defaultVariant is used.
+   */
+  acceptsVariant?: (plan: BuildPlan) => boolean;
+  /** analyses run one interpreter: the first target only */
+  single?: boolean;
+}
+
+export const DEFAULT_PYTHON = '3.13';
+export const DEFAULT_VARIANT = 'debug';
+
+/**
+ * The one rule for --variant/--python/--arch/--board: the flag, else pydbg.yaml, else the default
+ * (for an analysis: the first pydbg.yaml variant it can use, else the analysis's own default).
+ */
+export async function resolveProject(input: ProjectInput, opts: ResolveOptions = {}): Promise<ResolvedProject> {
+  const dir = resolve(input.projectDir);
+  if (!existsSync(dir)) throw usageError(`project directory ${dir} does not exist`, 'pass -C DIR with your extension, or run pydbg inside it');
+  if (!statSync(dir).isDirectory()) throw usageError(`${dir} is not a directory`, 'pass -C DIR with your extension, or run pydbg inside it');
+  const { config, path: configPath } = await loadConfig(dir, input.configPath);
+  const ext = detectBuild((rel) => existsSync(join(dir, rel)), config, configPath ?? 'pydbg.yaml');
+  const arch = input.arch ?? config.arch;
+  const board = input.board ?? (input.arch ? undefined : config.board);
+  const plan = (variant: string, python: string) => planBuild({ variant, python, arch, board });
+
+  const pythons = input.python ? [input.python] : (asList(config.python) ?? [DEFAULT_PYTHON]);
+  let variants = input.variant ? [input.variant] : (asList(config.variant) ?? [opts.defaultVariant ?? DEFAULT_VARIANT]);
+  if (opts.acceptsVariant && !input.variant) {
+    const usable = variants.filter((v) => opts.acceptsVariant!(plan(v, pythons[0]!)));
+    variants = usable.length ? usable : [opts.defaultVariant ?? DEFAULT_VARIANT];
+  }
+  // every target is planned now: a bad version or variant anywhere in the list fails before any work
+  let targets: Target[] = pythons.flatMap((python) => variants.map((variant) => targetFor(plan(variant, python), ext, dir)));
+  if (opts.single) targets = targets.slice(0, 1);
+  return { dir, config, configPath, ext, targets };
+}
+
+function targetFor(plan: BuildPlan, ext: ExtBuild, dir: string): Target {
+  if (ext.kind === 'pyproject' && plan.spec.expected.pip_install === null && existsSync(join(dir, 'setup.py'))) {
+    return {
+      plan,
+      ext: { kind: 'setup.py', marker: 'setup.py' },
+      note: "offline PEP 517 builds cannot tag free-threaded wheels (Debian's wheel 0.38): building with setup.py build_ext instead",
+    };
+  }
+  return { plan, ext };
+}
+
+/**
+ * A repro from pydbg.yaml (`repros: {name: "python repro.py --n 3"}`) has one meaning everywhere:
+ * a command line split into words by shell rules (quotes, backslashes), run without a shell.
+ * Shell operators and $-expansions are refused: pydbg runs the words, not a shell.
+ */
+export function namedRepro(config: PydbgConfig, name: string, configPath = 'pydbg.yaml'): string[] {
+  const cmd = config.repros?.[name];
+  if (cmd === undefined) {
+    const known = Object.keys(config.repros ?? {});
+    throw new PydbgError(ExitCode.CONFIG, `no repro named '${name}' in ${configPath}`, { hint: known.length ? `known repros: ${known.join(', ')}` : 'add one under repros: in pydbg.yaml' });
+  }
+  return splitCommand(cmd, `${configPath}: repros.${name}`);
+}
+
+export function splitCommand(cmd: string, where: string): string[] {
+  const words = shellParse(cmd, (key) => ({ op: `$${key}` }) as never);
+  const out: string[] = [];
+  for (const w of words) {
+    if (typeof w === 'string') out.push(w);
+    else if ('comment' in w) break;
+    else {
+      const o = w as { op?: unknown; pattern?: unknown };
+      const op = String(o.pattern ?? o.op ?? '?');
+      throw new PydbgError(ExitCode.CONFIG, `${where}: '${op}' needs a shell, and a repro is run as plain words`, {
+        hint: "write a script for pipes and redirections, and use env: in pydbg.yaml for variables; or: sh -c '…'",
+      });
+    }
+  }
+  if (out.length === 0) throw new PydbgError(ExitCode.CONFIG, `${where}: empty command`);
+  return out;
+}
