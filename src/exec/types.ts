@@ -1,0 +1,59 @@
+/** What `pydbg run`/`shell`/`check` ask of the execution layer, and what it answers. */
+import type { Engine } from '../engine/engine.js';
+import type { Progress } from '../provision/variant.js';
+import type { ExtBuild } from '../project/detect.js';
+import type { CrashReport } from './crash.js';
+
+/** One run in every target of a resolved project. Every value is already validated (by the CLI or api.ts). */
+export interface RunRequest {
+  /** the command; empty for a shell */
+  argv: string[];
+  shell?: boolean;
+  /** build the variant image when it does not exist (otherwise: exit 13 with the command that builds it) */
+  build?: boolean;
+  network?: boolean;
+  rw?: boolean;
+  gdb?: boolean;
+  /** allow core dumps; with rw a core left in the project is analysed */
+  core?: boolean;
+  memoryBytes?: number;
+  nanoCpus?: number;
+  /** uid:gid; default: the project's owner, or 1000:1000 for a root-owned world-readable project */
+  user?: string;
+  /** -e NAME=VALUE, parsed */
+  env?: Record<string, string>;
+  /** analyses: more mounts (an output directory) and environment */
+  extraMounts?: Array<{ source: string; target: string; readOnly?: boolean }>;
+  extraEnv?: Record<string, string>;
+  /** what to re-run under gdb when the command crashes (default: the command itself) */
+  crashArgv?: string[];
+}
+
+export interface RunIO {
+  engine: Engine;
+  progress: Progress;
+  signal: AbortSignal;
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+  stdin?: NodeJS.ReadableStream & { isTTY?: boolean; setRawMode?: (b: boolean) => void };
+  tty?: boolean;
+}
+
+export interface ExtensionInfo {
+  kind: ExtBuild['kind'];
+  cached: boolean;
+  image: string;
+  seconds: number;
+}
+
+export interface RunResult {
+  command: string[];
+  image: string;
+  python: string;
+  variant: string;
+  exitCode: number;
+  signal: string | null;
+  durationSeconds: number;
+  extension: ExtensionInfo;
+  crash?: CrashReport;
+}
