@@ -1,8 +1,11 @@
 /**
  * Parser for the Engine API's build output (NDJSON from the classic builder). Pure: fed text
  * chunks, returns events. A failed build still answers HTTP 200: the failure is an `errorDetail`
- * line inside the stream, reported here as an 'error' event.
+ * line inside the stream, reported here as an 'error' event. Byte streams are decoded with a
+ * StringDecoder (decodeUtf8): a UTF-8 character split across two chunks stays intact.
  */
+import { StringDecoder } from 'node:string_decoder';
+
 export type BuildEvent =
   | { type: 'step'; index: number; total: number; instruction: string }
   | { type: 'output'; line: string }
@@ -80,4 +83,44 @@ export class StepTail {
   tail(): string[] {
     return [...this.lines];
   }
+}
+
+/** The text of a byte stream, decoded as UTF-8 across chunk boundaries (never `chunk.toString()`). */
+export async function* decodeUtf8(stream: AsyncIterable<Buffer | Uint8Array | string>): AsyncGenerator<string> {
+  const decoder = new StringDecoder('utf8');
+  for await (const chunk of stream) {
+    const text = typeof chunk === 'string' ? chunk : decoder.write(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+    if (text) yield text;
+  }
+  const rest = decoder.end();
+  if (rest) yield rest;
+}
+
+/** Feed a build output stream through the parser; stream errors reject. */
+export async function readBuildStream(stream: AsyncIterable<Buffer | Uint8Array | string>, onEvents: (evs: BuildEvent[]) => void): Promise<void> {
+  const parser = new BuildStreamParser();
+  for await (const text of decodeUtf8(stream)) onEvents(parser.push(text));
+  onEvents(parser.end());
+}
+
+/** Drain a pull progress stream (NDJSON); an `error`/`errorDetail` line rejects with its message. */
+export async function readPullStream(stream: AsyncIterable<Buffer | Uint8Array | string>): Promise<void> {
+  let buf = '';
+  const check = (l: string) => {
+    if (!l.trim()) return;
+    let m: { error?: string; errorDetail?: { message?: string } };
+    try {
+      m = JSON.parse(l) as typeof m;
+    } catch {
+      return; // not JSON: progress noise
+    }
+    if (m.error || m.errorDetail) throw new Error(m.errorDetail?.message ?? m.error);
+  };
+  for await (const text of decodeUtf8(stream)) {
+    buf += text;
+    const lines = buf.split('\n');
+    buf = lines.pop() ?? '';
+    lines.forEach(check);
+  }
+  check(buf);
 }

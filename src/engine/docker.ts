@@ -1,44 +1,97 @@
-/** The only module that imports dockerode. */
-import Docker from 'dockerode';
+/**
+ * The only module that imports dockerode, and only on the first engine call (a dynamic import,
+ * cached): importing DockerEngine costs little, so commands that never reach the engine start fast.
+ * Where the engine is comes from connection.ts (DOCKER_HOST, docker context, default sockets).
+ */
+import type Docker from 'dockerode';
 import { statfs } from 'node:fs/promises';
-import { BuildStreamParser, type BuildEvent } from './buildstream.js';
+import { readBuildStream, readPullStream, type BuildEvent } from './buildstream.js';
+import { nodeConnectionDeps, resolveConnection, type Connection, type ConnectionDeps } from './connection.js';
 import {
   BuildFailure, type BuildOutcome, type BuildRequest, type ContainerIO, type ContainerResult, type ContainerSpec, type Engine,
-  type EngineInfo, type ImageInfo,
+  type EngineInfo, type ImageDetail, type ImageInfo,
 } from './engine.js';
-import { ExitCode, PydbgError } from '../errors.js';
+import { createOptions, runAttached, type ContainerHandle } from './run-container.js';
+import { engineUnreachable, errorCode } from './unreachable.js';
 
-export function describeEndpoint(): string {
-  return process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock';
+export { describeEndpoint } from './connection.js';
+export { engineUnreachable } from './unreachable.js';
+
+/** A connection that does not answer within this time fails (no socket timeout: a quiet `make` step must not be cut). */
+export const CONNECTION_TIMEOUT_MS = 5000;
+const PING_TIMEOUT_MS = 8000;
+
+export interface DockerEngineOptions {
+  /** environment and file access for finding the engine (tests) */
+  deps?: ConnectionDeps;
+  /** a ready dockerode client (tests); otherwise dockerode is imported on the first call */
+  client?: Docker;
 }
 
-export function engineUnreachable(endpoint: string, cause?: unknown): PydbgError {
-  const why = cause instanceof Error ? cause.message : String(cause ?? '');
-  return new PydbgError(ExitCode.ENGINE, `Docker engine not reachable at ${endpoint}${why ? ` (${why})` : ''}`, {
-    hint: 'start it (e.g. `sudo systemctl start docker`, or `sudo dockerd &`), or point DOCKER_HOST at a running engine; pydbg does not read docker CLI contexts',
-    cause,
-  });
-}
+/** One dockerode module per process, loaded on first use. */
+let dockerode: Promise<typeof Docker> | undefined;
+const loadDockerode = () => (dockerode ??= import('dockerode').then((m) => m.default));
 
 export class DockerEngine implements Engine {
-  readonly endpoint = describeEndpoint();
-  // No socket timeout: a quiet `make` step must not be cut. Connection timeout + per-call signals.
-  private readonly docker = new Docker({ connectionTimeout: 5000 } as Docker.DockerOptions);
+  private readonly conn: Connection | undefined;
+  /** the configuration is unusable (malformed DOCKER_HOST, missing context): thrown by the first call */
+  private readonly connError: unknown;
+  private client: Promise<Docker> | undefined;
+
+  readonly endpoint: string;
+
+  constructor(opts: DockerEngineOptions = {}) {
+    const deps = opts.deps ?? nodeConnectionDeps();
+    try {
+      this.conn = resolveConnection(deps);
+    } catch (e) {
+      this.connError = e;
+    }
+    this.endpoint = this.conn?.endpoint ?? (deps.env.DOCKER_HOST || 'the current docker context');
+    if (opts.client) this.client = Promise.resolve(opts.client);
+  }
+
+  /** what connection.ts found (undefined when the configuration is unusable) */
+  get connection(): Connection | undefined {
+    return this.conn;
+  }
+
+  /** The dockerode client; validates the configuration before any connection attempt. */
+  protected api(): Promise<Docker> {
+    if (this.connError !== undefined) return Promise.reject(this.connError);
+    this.client ??= loadDockerode().then((D) => {
+      // `timeout: undefined` overrides DOCKER_CLIENT_TIMEOUT, which docker-modem would turn into a socket timeout
+      const options: Record<string, unknown> = { ...this.conn!.options, connectionTimeout: CONNECTION_TIMEOUT_MS, timeout: undefined };
+      try {
+        return new D(options as Docker.DockerOptions);
+      } catch (e) {
+        // docker-modem also reads DOCKER_HOST / DOCKER_CERT_PATH itself, and throws on what it cannot use
+        throw engineUnreachable(this.endpoint, e, { connection: this.conn });
+      }
+    });
+    return this.client;
+  }
 
   async ping(signal?: AbortSignal): Promise<EngineInfo> {
+    const started = Date.now();
     try {
-      const version = this.docker.version.bind(this.docker) as unknown as (o: object) => Promise<Docker.DockerVersion>;
+      const docker = await this.api();
+      const version = docker.version.bind(docker) as unknown as (o: object) => Promise<Docker.DockerVersion>;
       // `version` only: `info` makes the engine gather a lot, and only doctor needs it
-      const v = await version({ abortSignal: signal ?? AbortSignal.timeout(8000) });
-      return { serverVersion: v.Version, apiVersion: v.ApiVersion, os: v.Os, arch: v.Arch, endpoint: this.endpoint };
+      const v = await version({ abortSignal: signal ?? AbortSignal.timeout(PING_TIMEOUT_MS) });
+      return { serverVersion: v.Version, apiVersion: v.ApiVersion, os: v.Os, arch: v.Arch, endpoint: this.endpoint, via: this.conn?.via };
     } catch (e) {
-      throw engineUnreachable(this.endpoint, e);
+      if (signal?.aborted) throw signal.reason; // the caller's own abort: not an engine problem
+      // docker-modem's connection timeout destroys the request: it surfaces as "socket hang up"
+      const timedOut = errorCode(e) === 'ECONNRESET' && Date.now() - started >= CONNECTION_TIMEOUT_MS - 100;
+      throw engineUnreachable(this.endpoint, e, { connection: this.conn, timedOut });
     }
   }
 
-  async inspectImage(ref: string): Promise<ImageInfo | undefined> {
+  async inspectImage(ref: string): Promise<ImageDetail | undefined> {
+    const docker = await this.api();
     try {
-      const i = await this.docker.getImage(ref).inspect();
+      const i = await docker.getImage(ref).inspect();
       return {
         id: i.Id,
         tags: i.RepoTags ?? [],
@@ -54,24 +107,21 @@ export class DockerEngine implements Engine {
     }
   }
 
+  /** One list request; no inspect per image (inspectImage gives os/architecture when needed). */
   async findImages(labels: Record<string, string>): Promise<ImageInfo[]> {
+    const docker = await this.api();
     const label = Object.entries(labels).map(([k, v]) => (v === '' ? k : `${k}=${v}`));
-    const list = await this.docker.listImages({ filters: JSON.stringify({ label }) } as Docker.ListImagesOptions);
-    const out: ImageInfo[] = [];
-    for (const s of list) {
-      const info = await this.inspectImage(s.Id);
-      if (info) out.push(info);
-    }
-    return out;
+    const list = await docker.listImages({ filters: JSON.stringify({ label }) } as Docker.ListImagesOptions);
+    return list.map(imageFromSummary);
   }
 
   async build(req: BuildRequest): Promise<BuildOutcome> {
+    const docker = await this.api();
     const layers: string[] = [];
     const containers: string[] = [];
     let imageId: string | undefined;
     const built: string[] = [];
     let error: string | undefined;
-    const parser = new BuildStreamParser();
     const handle = (evs: BuildEvent[]) => {
       for (const ev of evs) {
         if (ev.type === 'layer') layers.push(ev.id);
@@ -95,14 +145,13 @@ export class DockerEngine implements Engine {
     if (req.tag) opts.t = req.tag;
     if (req.platform) opts.platform = req.platform;
     try {
-      const stream = (await this.docker.buildImage(req.context as unknown as NodeJS.ReadableStream, opts)) as NodeJS.ReadableStream;
+      const stream = (await docker.buildImage(req.context as unknown as NodeJS.ReadableStream, opts)) as NodeJS.ReadableStream;
       // Closing the connection is what makes the engine cancel a classic build; do it explicitly.
       const stop = () => (stream as unknown as { destroy(e?: Error): void }).destroy(new Error('aborted'));
       if (req.signal?.aborted) stop();
       req.signal?.addEventListener('abort', stop, { once: true });
       try {
-        for await (const chunk of stream as AsyncIterable<Buffer | string>) handle(parser.push(chunk.toString()));
-        handle(parser.end());
+        await readBuildStream(stream as AsyncIterable<Buffer | string>, handle);
       } finally {
         req.signal?.removeEventListener('abort', stop);
       }
@@ -119,98 +168,26 @@ export class DockerEngine implements Engine {
   }
 
   async runContainer(spec: ContainerSpec, io: ContainerIO): Promise<ContainerResult> {
-    const container = await this.docker.createContainer({
-      Image: spec.image,
-      Cmd: spec.cmd,
-      Env: Object.entries(spec.env ?? {}).map(([k, v]) => `${k}=${v}`),
-      WorkingDir: spec.workdir,
-      User: spec.user,
-      Tty: spec.tty ?? false,
-      OpenStdin: spec.stdin ?? false,
-      StdinOnce: spec.stdin ?? false,
-      AttachStdin: spec.stdin ?? false,
-      AttachStdout: true,
-      AttachStderr: true,
-      Labels: spec.labels ?? {},
-      HostConfig: {
-        // Mounts (not Binds): a missing source is an error, never a silently created root-owned dir
-        Mounts: (spec.mounts ?? []).map((m) => ({ Type: 'bind' as const, Source: m.source, Target: m.target, ReadOnly: m.readOnly !== false })),
-        NetworkMode: spec.networkMode ?? 'none',
-        Memory: spec.memoryBytes,
-        NanoCpus: spec.nanoCpus,
-        PidsLimit: spec.pidsLimit,
-        Init: spec.init ?? true,
-        Ulimits: spec.coreDumps ? [{ Name: 'core', Soft: -1, Hard: -1 }] : undefined,
-      },
-    });
-    let stop: (() => void) | undefined;
-    try {
-      // attach before start, or early output is lost
-      const stream = (await container.attach({ stream: true, stdout: true, stderr: true, stdin: spec.stdin ?? false, hijack: spec.stdin ?? false })) as NodeJS.ReadWriteStream;
-      const ended = new Promise<void>((resolve) => {
-        stream.on('end', resolve);
-        stream.on('close', resolve);
-        stream.on('error', () => resolve());
-      });
-      if (spec.tty) stream.pipe(io.stdout, { end: false });
-      else container.modem.demuxStream(stream, io.stdout, io.stderr);
-      if (spec.stdin && io.stdin) io.stdin.pipe(stream);
-      const killed = { value: false };
-      stop = () => {
-        killed.value = true;
-        container.kill({ signal: 'SIGKILL' }).catch(() => {});
-      };
-      if (io.signal?.aborted) throw io.signal.reason;
-      io.signal?.addEventListener('abort', stop, { once: true });
-      await container.start();
-      io.onStart?.(async (rows, cols) => {
-        await container.resize({ h: rows, w: cols }).catch(() => {});
-      });
-      const waited = (await container.wait()) as { StatusCode: number };
-      // let the last output drain; the fallback timer must not outlive the race (it would hold the process)
-      let drainTimer: NodeJS.Timeout | undefined;
-      await Promise.race([ended, new Promise((r) => (drainTimer = setTimeout(r, 2000)))]);
-      clearTimeout(drainTimer);
-      if (io.signal?.aborted) throw io.signal.reason;
-      let committed: string | undefined;
-      if (waited.StatusCode === 0 && io.commit) {
-        const res = (await container.commit({ repo: io.commit.repo, tag: io.commit.tag, changes: Object.entries(io.commit.labels).map(([k, v]) => `LABEL ${k}=${JSON.stringify(v)}`) } as object)) as { Id: string };
-        committed = res.Id;
-      }
-      return { exitCode: waited.StatusCode, committed };
-    } finally {
-      if (stop) io.signal?.removeEventListener('abort', stop);
-      await container.remove({ force: true, v: true }).catch(() => {});
-    }
+    const docker = await this.api();
+    const container = await docker.createContainer(createOptions(spec));
+    const demux = container.modem.demuxStream.bind(container.modem) as Parameters<typeof runAttached>[1];
+    return runAttached(container as unknown as ContainerHandle, demux, spec, io);
   }
 
   async pull(ref: string, platform: string, signal?: AbortSignal): Promise<void> {
-    const stream = (await this.docker.pull(ref, { platform, abortSignal: signal } as object)) as NodeJS.ReadableStream;
-    let buf = '';
-    for await (const chunk of stream as AsyncIterable<Buffer>) {
-      buf += chunk.toString();
-      const lines = buf.split('\n');
-      buf = lines.pop() ?? '';
-      for (const l of lines) {
-        if (!l.trim()) continue;
-        try {
-          const m = JSON.parse(l) as { error?: string; errorDetail?: { message?: string } };
-          if (m.error || m.errorDetail) throw new Error(m.errorDetail?.message ?? m.error);
-        } catch (e) {
-          if (e instanceof SyntaxError) continue;
-          throw e;
-        }
-      }
-    }
+    const docker = await this.api();
+    const stream = (await docker.pull(ref, { platform, abortSignal: signal } as object)) as NodeJS.ReadableStream;
+    await readPullStream(stream as AsyncIterable<Buffer | string>);
   }
 
   async tag(imageId: string, repo: string, tag: string): Promise<void> {
-    await this.docker.getImage(imageId).tag({ repo, tag });
+    await (await this.api()).getImage(imageId).tag({ repo, tag });
   }
 
   async removeImage(ref: string, opts: { force?: boolean; noprune?: boolean } = {}): Promise<void> {
+    const docker = await this.api();
     try {
-      await this.docker.getImage(ref).remove({ force: opts.force ?? false, noprune: opts.noprune ?? false });
+      await docker.getImage(ref).remove({ force: opts.force ?? false, noprune: opts.noprune ?? false });
     } catch (e) {
       if (isStatus(e, 404)) return;
       throw e;
@@ -218,8 +195,9 @@ export class DockerEngine implements Engine {
   }
 
   async removeContainer(id: string): Promise<void> {
+    const docker = await this.api();
     try {
-      await this.docker.getContainer(id).remove({ force: true, v: true });
+      await docker.getContainer(id).remove({ force: true, v: true });
     } catch (e) {
       if (isStatus(e, 404) || isStatus(e, 409)) return; // gone, or already being removed
       throw e;
@@ -227,21 +205,21 @@ export class DockerEngine implements Engine {
   }
 
   async danglingImageIds(): Promise<string[]> {
-    const list = await this.docker.listImages({ filters: JSON.stringify({ dangling: ['true'] }) } as Docker.ListImagesOptions);
+    const list = await (await this.api()).listImages({ filters: JSON.stringify({ dangling: ['true'] }) } as Docker.ListImagesOptions);
     return list.map((i) => i.Id);
   }
 
   async containersFromImages(imageIds: string[]): Promise<string[]> {
     if (imageIds.length === 0) return [];
     const shorts = imageIds.map((i) => i.replace(/^sha256:/, '').slice(0, 12));
-    const list = await this.docker.listContainers({ all: true });
+    const list = await (await this.api()).listContainers({ all: true });
     return list
       .filter((c) => shorts.some((s) => c.ImageID.replace(/^sha256:/, '').startsWith(s) || c.Image.startsWith(s)))
       .map((c) => c.Id);
   }
 
   async dataRootFree(): Promise<{ rootDir: string; free?: number }> {
-    const info = (await this.docker.info()) as { DockerRootDir?: string };
+    const info = (await (await this.api()).info()) as { DockerRootDir?: string };
     const rootDir = info.DockerRootDir ?? '/var/lib/docker';
     try {
       const s = await statfs(rootDir);
@@ -250,6 +228,17 @@ export class DockerEngine implements Engine {
       return { rootDir }; // remote engine or no permission: unknown
     }
   }
+}
+
+/** An ImageInfo from a listImages summary (Created is unix seconds; untagged shows as <none>:<none>). */
+export function imageFromSummary(s: Pick<Docker.ImageInfo, 'Id' | 'RepoTags' | 'Labels' | 'Created' | 'Size'>): ImageInfo {
+  return {
+    id: s.Id,
+    tags: (s.RepoTags ?? []).filter((t) => t !== '<none>:<none>'),
+    labels: (s.Labels as Record<string, string> | null) ?? {},
+    created: new Date(s.Created * 1000).toISOString(),
+    size: s.Size,
+  };
 }
 
 function isStatus(e: unknown, code: number): boolean {

@@ -11,14 +11,26 @@ export interface EngineInfo {
   os: string;
   arch: string;
   endpoint: string;
+  /** how the endpoint was found (DOCKER_HOST, a docker context, a default socket) */
+  via?: string;
 }
 
+/**
+ * An image as a listing describes it (findImages: one request, no inspect per image). The
+ * platform is known only when inspected: inspectImage returns an ImageDetail.
+ */
 export interface ImageInfo {
   id: string;
   tags: string[];
   labels: Record<string, string>;
   created: string; // ISO
   size: number;
+  os?: string;
+  architecture?: string;
+}
+
+/** An inspected image: the platform is always known. */
+export interface ImageDetail extends ImageInfo {
   os: string;
   architecture: string;
 }
@@ -87,8 +99,8 @@ export interface Engine {
   runContainer(spec: ContainerSpec, io: ContainerIO): Promise<ContainerResult>;
   readonly endpoint: string;
   ping(signal?: AbortSignal): Promise<EngineInfo>;
-  inspectImage(ref: string): Promise<ImageInfo | undefined>;
-  /** images carrying every given label (value '' = label present with any value) */
+  inspectImage(ref: string): Promise<ImageDetail | undefined>;
+  /** images carrying every given label (value '' = label present with any value); no os/architecture */
   findImages(labels: Record<string, string>): Promise<ImageInfo[]>;
   build(req: BuildRequest): Promise<BuildOutcome>;
   pull(ref: string, platform: string, signal?: AbortSignal): Promise<void>;

@@ -1,4 +1,5 @@
-import { BUILD_DIR, PROJECT_MOUNT } from '../project/detect.js';
+import { BUILD_DIR, PROJECT_MOUNT } from '../container/layout.js';
+import { GDB_FRAME_PREFIX, GDB_SECTIONS } from '../container/protocol.js';
 
 /** Signals that mean "the process crashed" (status 128+N from the container). */
 export const CRASH_SIGNALS: Record<number, string> = { 4: 'SIGILL', 6: 'SIGABRT', 7: 'SIGBUS', 8: 'SIGFPE', 11: 'SIGSEGV' };
@@ -61,16 +62,16 @@ export function toProjectPath(p: string | null): { file: string | null; user: bo
 }
 
 export function parseGdbOutput(text: string): Omit<CrashReport, 'faulthandler'> {
-  const section = (begin: string, end: string) => {
+  const section = ([begin, end]: readonly [string, string]) => {
     const a = text.indexOf(begin);
     const b = text.indexOf(end, a + 1);
     return a >= 0 && b > a ? text.slice(a + begin.length, b).trim() : '';
   };
   const frames: CFrame[] = [];
   for (const line of text.split('\n')) {
-    if (!line.startsWith('PYDBG-FRAME ')) continue;
+    if (!line.startsWith(GDB_FRAME_PREFIX)) continue;
     try {
-      const f = JSON.parse(line.slice('PYDBG-FRAME '.length)) as { level: number; function: string | null; file: string | null; line: number | null; objfile: string | null };
+      const f = JSON.parse(line.slice(GDB_FRAME_PREFIX.length)) as { level: number; function: string | null; file: string | null; line: number | null; objfile: string | null };
       const mapped = toProjectPath(f.file);
       frames.push({ level: f.level, function: f.function, file: mapped.file, line: f.line, objfile: f.objfile, inUserCode: mapped.user });
     } catch {
@@ -82,10 +83,10 @@ export function parseGdbOutput(text: string): Omit<CrashReport, 'faulthandler'> 
     signal: sig?.[1] ?? null,
     userFrame: frames.find((f) => f.inUserCode) ?? null,
     frames,
-    bt: section('PYDBG-BT-BEGIN', 'PYDBG-BT-END'),
-    pyBt: section('PYDBG-PYBT-BEGIN', 'PYDBG-PYBT-END'),
+    bt: section(GDB_SECTIONS.bt),
+    pyBt: section(GDB_SECTIONS.pyBt),
     reproducedUnderGdb: Boolean(sig),
-    deadByteRegisters: deadRegisters(section('PYDBG-REGS-BEGIN', 'PYDBG-REGS-END')),
+    deadByteRegisters: deadRegisters(section(GDB_SECTIONS.regs)),
   };
 }
 

@@ -1,4 +1,5 @@
 import type { PydbgConfig } from './config.js';
+import { BUILD_DIR, PROJECT_MOUNT } from '../container/layout.js';
 import { ExitCode, PydbgError } from '../errors.js';
 
 /** How the user's extension is built inside the variant. */
@@ -50,10 +51,6 @@ export function detectBuild(has: (relPath: string) => boolean, config: PydbgConf
   }
 }
 
-/** Where the project's copy is built inside the container (debug info points here). */
-export const BUILD_DIR = '/pydbg/build';
-/** Where the project is mounted. */
-export const PROJECT_MOUNT = '/src';
 
 /** Default flags for the extension: exact lines in gdb and Valgrind. */
 export const DEFAULT_EXT_CFLAGS = '-g -O0 -fno-omit-frame-pointer';
@@ -65,6 +62,8 @@ export function extBuildScript(build: ExtBuild, py2: boolean): string {
     `mkdir -p ${BUILD_DIR}`,
     `cd ${PROJECT_MOUNT}`,
     `tar -cf - --exclude=./.git --exclude=./build --exclude=./.pydbg --exclude='*.o' --exclude='*.so' --exclude=__pycache__ . | tar -xf - -C ${BUILD_DIR}`,
+    // the copy must be readable by whichever user runs it (the project dir may be 0700 and root's)
+    `chmod -R u+rwX,go+rX ${BUILD_DIR}`,
     `cd ${BUILD_DIR}`,
     'export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_ROOT_USER_ACTION=ignore',
   ];

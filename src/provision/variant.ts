@@ -1,21 +1,22 @@
 import { createHash } from 'node:crypto';
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { contentKey, KEY_SCHEMA } from '../container/key.js';
 import type { Engine, ImageInfo } from '../engine/engine.js';
 import type { BuildEvent } from '../engine/buildstream.js';
 import { ExitCode, PydbgError } from '../errors.js';
 import { buildsDir, logsDir } from '../paths.js';
-import { APT_PACKAGES, crossConfigSite, expectedJson, imageFile, renderDepsDockerfile, renderVariantDockerfile, renderXbuildDockerfile, renderBuildPythonDockerfile, type ContextSource } from '../render/dockerfile.js';
-import { depsRef, baseRef, xbuildRef, buildPythonRef, buildPythonDir } from '../container/refs.js';
+import { crossConfigSite, expectedJson, imageFile, renderVariantDockerfile, type ContextSource } from '../render/dockerfile.js';
 import { LABEL, variantLabels, type BaseImage } from '../container/labels.js';
-import { ARCHES, archOfEngine, ociArch, type ArchDef } from '../catalogue/arch.js';
+import { parseProbeLine, type ProbeReport } from '../container/protocol.js';
+import { archOfEngine, ociArch } from '../catalogue/arch.js';
 import { emulationError, isExecFormatError, requireEmulation } from '../engine/binfmt.js';
 import { declaredSha256, materialiseSource, sha256File, sha256Tree, sourceFileName, type MaterialSource } from './sources.js';
+import { ensureBuildPython, ensureLayers, presentLayers, type Layers } from './layers.js';
+import { findCached } from './images.js';
 import { PYDBG_VERSION } from '../version.js';
 import { splitRef } from '../container/refs.js';
-import { ensureBase, presentBase } from './base.js';
 import { packDir, PROBE_FILES, stageVariantContext } from './context.js';
 import type { BuildPlan } from '../project/plan.js';
 import { runBuild, type BuildIO } from './image-build.js';
@@ -40,15 +41,10 @@ export interface EnvBuildResult {
   seconds: number;
 }
 
-export interface ProbeReport {
-  properties: Record<string, unknown>;
-  info: Record<string, unknown>;
-  mismatches: unknown[];
-}
+export type { ProbeReport } from '../container/protocol.js';
 
 /** Everything that decides the image's content, without building or downloading anything. */
-export async function variantKeyParts(plan: BuildPlan, layers: Pick<Layers, 'depsId' | 'xbuildId' | 'buildPythonId'>) {
-  const src = await contextSource(plan);
+export async function variantKeyParts(plan: BuildPlan, layers: Pick<Layers, 'depsId' | 'xbuildId' | 'buildPythonId'>, src: ContextSource) {
   const sourceSha = src.sha256;
   const dockerfile = renderVariantDockerfile(plan, src);
   const files: Record<string, string> = {};
@@ -67,52 +63,12 @@ export function configSiteFor(plan: BuildPlan): string | undefined {
   return plan.mode === 'cross' ? crossConfigSite(plan.version, plan.arch) : undefined;
 }
 
-/** The shared layers a variant image is built on. */
-export interface Layers {
-  base: BaseImage;
-  /** pydbg/deps:bookworm-<target>: toolchain, valgrind, gdb of the target architecture */
-  depsId: string;
-  /** pydbg/xbuild:bookworm-<host>: cross toolchains (cross builds only) */
-  xbuildId?: string;
-  /** pydbg/buildpython:<version>-<sha>-<host>: xbuild + the source + a build Python of it (cross builds only) */
-  buildPythonId?: string;
+/** How the source appears in the build context: what the Dockerfile names and the key covers (hashes a checkout: call once per build). */
+export async function contextSource(plan: BuildPlan): Promise<ContextSource> {
+  const s = plan.source;
+  const sha256 = declaredSha256(s) ?? (s.kind === 'tree' ? await sha256Tree(s.path) : await sha256File((s as { path: string }).path));
+  return { kind: s.kind === 'tree' ? 'tree' : 'tarball', name: sourceFileName(s), sha256 };
 }
-
-/** Every shared layer present and current, without building anything (the warm fast path), or undefined. */
-async function presentLayers(engine: Engine, plan: BuildPlan): Promise<Layers | undefined> {
-  const baseHave = await engine.inspectImage(baseRef(plan.arch));
-  const depsHave = await engine.inspectImage(depsRef(plan.arch));
-  if (!baseHave || !depsHave) return undefined;
-  const base = presentBase(baseHave, plan.arch);
-  if (depsHave.labels[LABEL.key] !== depsKey(plan.arch, base)) return undefined;
-  if (plan.mode !== 'cross') return { base, depsId: depsHave.id };
-  const hostBase = await engine.inspectImage(baseRef(plan.host));
-  const hostDeps = await engine.inspectImage(depsRef(plan.host));
-  const xb = await engine.inspectImage(xbuildRef(plan.host));
-  if (!hostBase || !hostDeps || !xb) return undefined;
-  if (hostDeps.labels[LABEL.key] !== depsKey(plan.host, presentBase(hostBase, plan.host))) return undefined;
-  if (xb.labels[LABEL.key] !== xbuildKey(plan.host, hostDeps.id)) return undefined;
-  const src = await contextSource(plan);
-  const bp = await engine.inspectImage(buildPythonRef(plan.host, plan.version, src.sha256));
-  if (!bp || bp.labels[LABEL.key] !== buildPythonKey(plan, xb.id, src)) return undefined;
-  return { base, depsId: depsHave.id, xbuildId: xb.id, buildPythonId: bp.id };
-}
-
-/** How the source appears in the build context: what the Dockerfile names and the key covers. */
-export function contextSource(plan: BuildPlan): Promise<ContextSource> {
-  // memoised per plan: hashing a local checkout takes a while, and the fast path asks twice
-  let p = contextSources.get(plan);
-  if (!p) {
-    const s = plan.source;
-    p = (async () => {
-      const sha256 = declaredSha256(s) ?? (s.kind === 'tree' ? await sha256Tree(s.path) : await sha256File((s as { path: string }).path));
-      return { kind: s.kind === 'tree' ? 'tree' : 'tarball', name: sourceFileName(s), sha256 } as ContextSource;
-    })();
-    contextSources.set(plan, p);
-  }
-  return p;
-}
-const contextSources = new WeakMap<BuildPlan, Promise<ContextSource>>();
 
 async function dirDigest(dir: string): Promise<string> {
   const h = createHash('sha256');
@@ -192,9 +148,10 @@ export async function envBuild(plan: BuildPlan, opts: EnvBuildOptions): Promise<
 
   try {
     // Fast path first: every input to the key is known locally when base and deps exist.
-    const present = opts.force ? undefined : await presentLayers(engine, plan);
+    const csrc = await contextSource(plan);
+    const present = opts.force ? undefined : await presentLayers(engine, plan, csrc);
     if (present) {
-      const key = contentKey(await variantKeyParts(plan, present));
+      const key = contentKey(await variantKeyParts(plan, present, csrc));
       const hit = await findByKey(engine, key);
       if (hit) return reuse(hit, key, present.base);
     }
@@ -212,7 +169,7 @@ export async function envBuild(plan: BuildPlan, opts: EnvBuildOptions): Promise<
       layers.buildPythonId = await ensureBuildPython(engine, plan, layers.xbuildId!, src, io);
     }
 
-    const key = contentKey(await variantKeyParts(plan, layers));
+    const key = contentKey(await variantKeyParts(plan, layers, { kind: src.kind, name: src.name, sha256: src.sha256 }));
     const hit = opts.force ? undefined : await findByKey(engine, key);
     if (hit) return reuse(hit, key, base);
 
@@ -229,17 +186,14 @@ export async function envBuild(plan: BuildPlan, opts: EnvBuildOptions): Promise<
     io.log(`Dockerfile: ${join(contextDir, 'Dockerfile')}`);
 
     progress.phase(`CPython ${plan.version.text} ${plan.spec.variants.join(',')}${plan.arch.name === plan.host.name ? '' : ` ${plan.arch.name} (${plan.mode})`}`);
+    // the probe's report arrives as one line of the build output
     let probe: ProbeReport | undefined;
-    const output = io.output;
-    io.output = (line) => {
-      if (line.startsWith('PYDBG-PROBE ')) {
-        try {
-          probe = JSON.parse(line.slice('PYDBG-PROBE '.length)) as ProbeReport;
-        } catch {
-          /* reported below as missing */
-        }
-      }
-      output(line);
+    const variantIo: BuildIO = {
+      signal, log: io.log, event: io.event, logPath,
+      output: (line) => {
+        probe = parseProbeLine(line) ?? probe;
+        io.output(line);
+      },
     };
     const labels = variantLabels({ plan, key, base, depsId, xbuildId: layers.xbuildId, buildPythonId: layers.buildPythonId, sourceSha256: src.sha256, sourceOrigin: src.origin });
     let imageId: string;
@@ -250,13 +204,13 @@ export async function envBuild(plan: BuildPlan, opts: EnvBuildOptions): Promise<
       // A cross build has stages of two architectures: the classic builder refuses `COPY --from` a
       // stage of another platform when the request names one, so the stages' FROM lines decide.
       const platform = plan.mode === 'cross' ? undefined : plan.arch.platform;
-      imageId = await runBuild(engine, { context: packDir(contextDir), tag: plan.image, labels, platform, networkMode, noCache: opts.force }, io, `CPython ${plan.version.text} ${plan.spec.variants.join(',')}`);
+      imageId = await runBuild(engine, { context: packDir(contextDir), tag: plan.image, labels, platform, networkMode, noCache: opts.force }, variantIo, `CPython ${plan.version.text} ${plan.spec.variants.join(',')}`);
     } catch (e) {
       if (e instanceof PydbgError && isExecFormatError([e.message, ...e.details].join('\n'))) throw emulationError(plan.arch, 'the engine could not run an ARM binary (exec format error)');
       if (e instanceof PydbgError && e.exitCode === ExitCode.BUILD && probe && probe.mismatches.length > 0) {
         throw new PydbgError(ExitCode.VERIFY, `verification failed: the built interpreter is not ${plan.spec.variants.join(',')}`, {
           hint: `no image was tagged; full log: ${logPath}`,
-          details: (probe.mismatches as Array<{ property: string; expected: unknown; actual: unknown }>).map(
+          details: probe.mismatches.map(
             (m) => `${m.property}: expected ${JSON.stringify(m.expected)}, got ${JSON.stringify(m.actual)}`,
           ),
         });
@@ -280,112 +234,20 @@ export async function envBuild(plan: BuildPlan, opts: EnvBuildOptions): Promise<
   }
 }
 
-export function depsKey(arch: ArchDef, base: BaseImage): string {
-  return contentKey({ schema: KEY_SCHEMA, dockerfile: renderDepsDockerfile(arch, base), baseId: base.id, apt: APT_PACKAGES });
-}
-
-/** The ARM targets one cross layer serves (both, so the build Python layer is shared between them). */
-export const CROSS_TARGETS: readonly ArchDef[] = ARCHES.filter((a) => a.crossGcc);
-
-export function xbuildKey(host: ArchDef, hostDepsId: string): string {
-  return contentKey({ schema: KEY_SCHEMA, dockerfile: renderXbuildDockerfile(host, CROSS_TARGETS), depsId: hostDepsId });
-}
-
-/** base → deps for the target; for a cross build also base → deps → xbuild on the build machine. */
-async function ensureLayers(engine: Engine, plan: BuildPlan, io: BuildIO, progress: Progress): Promise<Layers> {
-  const foreign = plan.arch.name !== plan.host.name;
-  progress.phase(foreign ? `base image (${plan.arch.name})` : 'base image');
-  const base = await ensureBase(engine, plan.arch, io);
-  if (base.origin !== 'local') io.log(`base image ${base.ref}: ${base.origin === 'bootstrapped' ? 'bootstrapped offline with debootstrap' : `pulled ${base.upstream}`}`);
-  progress.phase(foreign ? `toolchain layer (${plan.arch.name}, under QEMU)` : 'toolchain layer');
-  const depsId = await ensureDeps(engine, plan.arch, base, io);
-  if (plan.mode !== 'cross') return { base, depsId };
-
-  progress.phase(`base image (${plan.host.name})`);
-  const hostBase = await ensureBase(engine, plan.host, io);
-  progress.phase(`toolchain layer (${plan.host.name})`);
-  const hostDepsId = await ensureDeps(engine, plan.host, hostBase, io);
-  progress.phase('cross toolchain layer');
-  const xbuildId = await ensureXbuild(engine, plan.host, hostDepsId, io);
-  return { base, depsId, xbuildId };
-}
-
-async function ensureDeps(engine: Engine, arch: ArchDef, base: BaseImage, io: BuildIO): Promise<string> {
-  const key = depsKey(arch, base);
-  return ensureSharedLayer(engine, io, {
-    ref: depsRef(arch), key, dir: `deps-${arch.name}`, what: 'toolchain layer', platform: arch.platform,
-    dockerfile: renderDepsDockerfile(arch, base),
-    message: `building the shared toolchain layer ${depsRef(arch)} (apt: gcc, valgrind, gdb, -dev libraries)${arch.binfmt ? ' under QEMU' : ''}`,
-    labels: { [LABEL.kind]: 'deps', [LABEL.key]: key, [LABEL.arch]: arch.name, [LABEL.baseImage]: base.id },
-  });
-}
-
-async function ensureXbuild(engine: Engine, host: ArchDef, hostDepsId: string, io: BuildIO): Promise<string> {
-  const key = xbuildKey(host, hostDepsId);
-  return ensureSharedLayer(engine, io, {
-    ref: xbuildRef(host), key, dir: `xbuild-${host.name}`, what: 'cross toolchain layer', platform: host.platform,
-    dockerfile: renderXbuildDockerfile(host, CROSS_TARGETS),
-    message: `building the cross toolchain layer ${xbuildRef(host)} (${CROSS_TARGETS.map((t) => t.crossGcc).join(', ')}, target -dev libraries)`,
-    labels: { [LABEL.kind]: 'xbuild', [LABEL.key]: key, [LABEL.arch]: host.name, [LABEL.depsImage]: hostDepsId },
-  });
-}
-
-export function buildPythonKey(plan: BuildPlan, xbuildId: string, src: ContextSource): string {
-  return contentKey({ schema: KEY_SCHEMA, dockerfile: renderBuildPythonDockerfile(plan.host, plan.version, src), xbuildId, sourceSha: src.sha256 });
-}
-
-/** The build Python of this source on the build machine: built once, shared by every variant and ARM target. */
-async function ensureBuildPython(engine: Engine, plan: BuildPlan, xbuildId: string, src: MaterialSource, io: BuildIO): Promise<string> {
-  const csrc: ContextSource = { kind: src.kind, name: src.name, sha256: src.sha256 };
-  const key = buildPythonKey(plan, xbuildId, csrc);
-  const ref = buildPythonRef(plan.host, plan.version, src.sha256);
-  return ensureSharedLayer(engine, io, {
-    ref, key, dir: buildPythonDir(plan.host, plan.version, src.sha256), what: 'build Python', platform: plan.host.platform,
-    dockerfile: renderBuildPythonDockerfile(plan.host, plan.version, csrc),
-    source: { kind: src.kind, path: src.path, name: src.name },
-    networkMode: 'none',
-    message: `building ${ref}: CPython ${plan.version.text} for the build machine (configure --with-build-python), once for every variant and ARM target of this source`,
-    labels: {
-      [LABEL.kind]: 'buildpython', [LABEL.key]: key, [LABEL.arch]: plan.host.name, [LABEL.python]: plan.version.text,
-      [LABEL.sourceSha]: src.sha256, [LABEL.sourceOrigin]: src.origin, [LABEL.xbuildImage]: xbuildId,
-    },
-  });
-}
-
-/** A shared layer (toolchain, cross toolchain, build Python): reused while its key label matches, else built. */
-async function ensureSharedLayer(
-  engine: Engine,
-  io: BuildIO,
-  l: {
-    ref: string; key: string; dir: string; what: string; platform: string; dockerfile: string; message: string; labels: Record<string, string>;
-    source?: { kind: 'tarball' | 'tree'; path: string; name: string };
-    networkMode?: string;
-  },
-): Promise<string> {
-  const have = await engine.inspectImage(l.ref);
-  if (have && have.labels[LABEL.key] === l.key) return have.id;
-  const dir = join(buildsDir(), l.dir);
-  await rm(dir, { recursive: true, force: true });
-  await mkdir(dir, { recursive: true });
-  await writeFile(join(dir, 'Dockerfile'), l.dockerfile);
-  if (l.source) {
-    await mkdir(join(dir, 'src'), { recursive: true });
-    await symlink(l.source.path, join(dir, 'src', l.source.kind === 'tree' ? 'tree' : l.source.name));
+/** A run's variant image: the tagged one, or built now when the caller allows it (else exit 13 with the command). */
+export async function ensureVariant(plan: BuildPlan, opts: Omit<EnvBuildOptions, 'force'>, build: boolean): Promise<ImageInfo> {
+  const have = await opts.engine.inspectImage(plan.image);
+  if (have) return have;
+  if (!build) {
+    throw new PydbgError(ExitCode.NO_IMAGE, `the variant image ${plan.image} does not exist yet`, {
+      hint: `build it: '${plan.command}', or pass --build`,
+    });
   }
-  io.log(l.message);
-  return runBuild(engine, {
-    context: packDir(dir),
-    tag: l.ref,
-    platform: l.platform,
-    networkMode: l.networkMode ?? 'host', // apt needs the network; host networking works where the bridge does not
-    labels: { ...l.labels, [LABEL.pydbgVersion]: PYDBG_VERSION },
-  }, io, l.what);
+  const r = await envBuild(plan, opts);
+  return (await opts.engine.inspectImage(r.image))!;
 }
 
-async function findByKey(engine: Engine, key: string): Promise<ImageInfo | undefined> {
-  const found = await engine.findImages({ [LABEL.key]: key });
-  return found.find((i) => i.labels[LABEL.kind] === 'variant');
-}
+const findByKey = (engine: Engine, key: string) => findCached(engine, 'variant', key);
 
 async function readProbe(dir: string): Promise<ProbeReport | undefined> {
   try {

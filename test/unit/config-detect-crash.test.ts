@@ -2,7 +2,6 @@ import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/project/config.js';
 import { detectBuild, extBuildScript } from '../../src/project/detect.js';
 import { parseFaulthandler, parseGdbOutput, signalOf, isCrash, formatCrash } from '../../src/exec/crash.js';
-import { targets } from '../../src/exec/run.js';
 import { ExitCode, PydbgError } from '../../src/errors.js';
 
 const fails = (fn: () => unknown): PydbgError => {
@@ -39,12 +38,6 @@ describe('pydbg.yaml', () => {
     const e = fails(() => parseConfig('python: [3.13\nvariant: debug\n'));
     expect(e.exitCode).toBe(ExitCode.CONFIG);
     expect(e.message).toMatch(/^pydbg\.yaml:\d+:\d+: /);
-  });
-  it('flags override config lists; config lists give several runs', () => {
-    const cfg = parseConfig('python: ["3.11", "3.13"]\nvariant: [debug, nopymalloc]\n');
-    expect(targets({}, cfg)).toHaveLength(4);
-    expect(targets({ python: '3.9' }, cfg)).toEqual([{ python: '3.9', variant: 'debug' }, { python: '3.9', variant: 'nopymalloc' }]);
-    expect(targets({}, {})).toEqual([{ python: '3.13', variant: 'debug' }]);
   });
 });
 
