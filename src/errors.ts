@@ -72,11 +72,12 @@ export const sourceError = (message: string, hint?: string, cause?: unknown) =>
   new PydbgError(ExitCode.SOURCE, message, { hint, cause });
 
 export class InterruptedError extends PydbgError {
-  constructor(reason: 'interrupted' | 'timeout', what: string) {
+  /** `hint` says what is kept; the default speaks of a build (a run's timeout says the container was removed). */
+  constructor(reason: 'interrupted' | 'timeout', what: string, hint?: string) {
     super(
       reason === 'timeout' ? ExitCode.TIMEOUT : ExitCode.INTERRUPTED,
       reason === 'timeout' ? `timed out: ${what}` : `interrupted: ${what}`,
-      { hint: 'nothing was tagged and the build containers were removed; run the same command again: the finished shared layers (base, toolchain, build Python) are kept, the interrupted build starts over' },
+      { hint: hint ?? 'nothing was tagged and the build containers were removed; run the same command again: the finished shared layers (base, toolchain, build Python) are kept, the interrupted build starts over' },
     );
   }
 }
