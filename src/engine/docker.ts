@@ -144,8 +144,20 @@ export class DockerEngine implements Engine {
     };
     if (req.tag) opts.t = req.tag;
     if (req.platform) opts.platform = req.platform;
+    // a context that cannot be read (a file vanished, no permission) fails the build with its reason
+    let contextError: Error | undefined = req.context.errored ?? undefined;
+    let failContext: (e: Error) => void = () => {};
+    const contextFailed = new Promise<never>((_, reject) => (failContext = reject));
+    contextFailed.catch(() => {});
+    const onContextError = (e: Error) => {
+      contextError = e;
+      failContext(e);
+    };
+    req.context.on('error', onContextError);
+    if (contextError) failContext(contextError);
     try {
-      const stream = (await docker.buildImage(req.context as unknown as NodeJS.ReadableStream, opts)) as NodeJS.ReadableStream;
+      const stream = (await Promise.race([docker.buildImage(req.context as unknown as NodeJS.ReadableStream, opts), contextFailed])) as NodeJS.ReadableStream;
+      contextFailed.catch((e: Error) => (stream as unknown as { destroy(e?: Error): void }).destroy(e));
       // Closing the connection is what makes the engine cancel a classic build; do it explicitly.
       const stop = () => (stream as unknown as { destroy(e?: Error): void }).destroy(new Error('aborted'));
       if (req.signal?.aborted) stop();
@@ -156,7 +168,10 @@ export class DockerEngine implements Engine {
         req.signal?.removeEventListener('abort', stop);
       }
     } catch (e) {
-      throw new BuildFailure(req.signal?.aborted ? 'aborted' : e instanceof Error ? e.message : String(e), { layers, containers });
+      const why = contextError ? `the build context could not be read: ${contextError.message}` : e instanceof Error ? e.message : String(e);
+      throw new BuildFailure(req.signal?.aborted ? 'aborted' : why, { layers, containers });
+    } finally {
+      req.context.off('error', onContextError);
     }
     if (error || !imageId) throw new BuildFailure(error ?? 'the build ended without an image id', { layers, containers });
     // Always report the full id ("sha256:…"): short and full ids must never meet in a cache key.

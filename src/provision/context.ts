@@ -14,6 +14,9 @@ export function packDir(dir: string): Readable {
       return rel.startsWith('src/tree/') && TREE_IGNORE.test(rel.slice('src/tree/'.length));
     },
   }) as unknown as Readable;
+  // a file that vanishes or cannot be read while packing must fail the build, not crash the process
+  // before the engine call attaches: the engine sees it as `stream.errored` or its own listener
+  stream.on('error', () => {});
   return stream;
 }
 

@@ -91,3 +91,23 @@ describe('DockerEngine over a stand-in dockerode', () => {
     expect(src).toContain("import('dockerode')");
   });
 });
+
+describe('a build context that cannot be read', () => {
+  it('fails the build with the reason, also while the engine is still waiting for the context', async () => {
+    const { packDir } = await import('../../src/provision/context.js');
+    const { mkdtemp, writeFile, chmod } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = await mkdtemp(join(tmpdir(), 'pydbg-ctx-'));
+    await writeFile(join(dir, 'Dockerfile'), 'FROM scratch\n');
+    await writeFile(join(dir, 'secret'), 'x');
+    await chmod(join(dir, 'secret'), 0o000);
+    const unreadable = process.getuid?.() === 0 ? new PassThrough() : packDir(dir);
+    if (process.getuid?.() === 0) setTimeout(() => unreadable.destroy(new Error("EACCES: permission denied, open 'secret'")), 10);
+    // an engine that never answers until the whole context has arrived
+    const engine = new DockerEngine({ deps, client: client([], { buildImage: () => new Promise(() => {}) }) });
+    const e = await engine.build({ context: unreadable, tag: 'x:y' }).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(BuildFailure);
+    expect((e as Error).message).toMatch(/build context could not be read: .*EACCES/);
+  });
+});
