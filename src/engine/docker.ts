@@ -11,6 +11,7 @@ import {
   BuildFailure, type BuildOutcome, type BuildRequest, type ContainerIO, type ContainerResult, type ContainerSpec, type Engine,
   type EngineInfo, type ImageDetail, type ImageInfo,
 } from './engine.js';
+import { getJson } from './http-get.js';
 import { createOptions, runAttached, type ContainerHandle } from './run-container.js';
 import { engineUnreachable, errorCode } from './unreachable.js';
 
@@ -49,6 +50,14 @@ export class DockerEngine implements Engine {
     }
     this.endpoint = this.conn?.endpoint ?? (deps.env.DOCKER_HOST || 'the current docker context');
     if (opts.client) this.client = Promise.resolve(opts.client);
+    this.direct = !opts.client;
+  }
+
+  /** read-only JSON calls go over node's http (see http-get.ts) unless a client was injected */
+  private readonly direct: boolean;
+  private get<T>(path: string, timeoutMs = CONNECTION_TIMEOUT_MS, signal?: AbortSignal): Promise<T> {
+    if (this.connError !== undefined) return Promise.reject(this.connError);
+    return getJson<T>(this.conn!.options, path, timeoutMs, signal);
   }
 
   /** what connection.ts found (undefined when the configuration is unusable) */
@@ -75,23 +84,28 @@ export class DockerEngine implements Engine {
   async ping(signal?: AbortSignal): Promise<EngineInfo> {
     const started = Date.now();
     try {
-      const docker = await this.api();
-      const version = docker.version.bind(docker) as unknown as (o: object) => Promise<Docker.DockerVersion>;
       // `version` only: `info` makes the engine gather a lot, and only doctor needs it
-      const v = await version({ abortSignal: signal ?? AbortSignal.timeout(PING_TIMEOUT_MS) });
+      let v: Docker.DockerVersion;
+      if (this.direct) v = await this.get<Docker.DockerVersion>('/version', CONNECTION_TIMEOUT_MS, signal);
+      else {
+        const docker = await this.api();
+        const version = docker.version.bind(docker) as unknown as (o: object) => Promise<Docker.DockerVersion>;
+        v = await version({ abortSignal: signal ?? AbortSignal.timeout(PING_TIMEOUT_MS) });
+      }
       return { serverVersion: v.Version, apiVersion: v.ApiVersion, os: v.Os, arch: v.Arch, endpoint: this.endpoint, via: this.conn?.via };
     } catch (e) {
       if (signal?.aborted) throw signal.reason; // the caller's own abort: not an engine problem
       // docker-modem's connection timeout destroys the request: it surfaces as "socket hang up"
-      const timedOut = errorCode(e) === 'ECONNRESET' && Date.now() - started >= CONNECTION_TIMEOUT_MS - 100;
+      const timedOut = errorCode(e) === 'ETIMEDOUT' || (errorCode(e) === 'ECONNRESET' && Date.now() - started >= CONNECTION_TIMEOUT_MS - 100);
       throw engineUnreachable(this.endpoint, e, { connection: this.conn, timedOut });
     }
   }
 
   async inspectImage(ref: string): Promise<ImageDetail | undefined> {
-    const docker = await this.api();
     try {
-      const i = await docker.getImage(ref).inspect();
+      const i = this.direct
+        ? await this.get<Docker.ImageInspectInfo>(`/images/${ref.replace(/[^A-Za-z0-9._/:@-]/g, encodeURIComponent)}/json`)
+        : await (await this.api()).getImage(ref).inspect();
       return {
         id: i.Id,
         tags: i.RepoTags ?? [],
@@ -109,9 +123,11 @@ export class DockerEngine implements Engine {
 
   /** One list request; no inspect per image (inspectImage gives os/architecture when needed). */
   async findImages(labels: Record<string, string>): Promise<ImageInfo[]> {
-    const docker = await this.api();
     const label = Object.entries(labels).map(([k, v]) => (v === '' ? k : `${k}=${v}`));
-    const list = await docker.listImages({ filters: JSON.stringify({ label }) } as Docker.ListImagesOptions);
+    const filters = JSON.stringify({ label });
+    const list = this.direct
+      ? await this.get<Docker.ImageInfo[]>(`/images/json?filters=${encodeURIComponent(filters)}`)
+      : await (await this.api()).listImages({ filters } as Docker.ListImagesOptions);
     return list.map(imageFromSummary);
   }
 
