@@ -11,6 +11,7 @@ import {
   BuildFailure, type BuildOutcome, type BuildRequest, type ContainerIO, type ContainerResult, type ContainerSpec, type Engine,
   type EngineInfo, type ImageDetail, type ImageInfo,
 } from './engine.js';
+import { createContainer, demux as demuxFrames } from './http-container.js';
 import { getJson } from './http-get.js';
 import { createOptions, runAttached, type ContainerHandle } from './run-container.js';
 import { engineUnreachable, errorCode } from './unreachable.js';
@@ -199,6 +200,11 @@ export class DockerEngine implements Engine {
   }
 
   async runContainer(spec: ContainerSpec, io: ContainerIO): Promise<ContainerResult> {
+    if (this.direct) {
+      if (this.connError !== undefined) throw this.connError;
+      const container = await createContainer(this.conn!.options, createOptions(spec), CONNECTION_TIMEOUT_MS);
+      return runAttached(container, demuxFrames, spec, io);
+    }
     const docker = await this.api();
     const container = await docker.createContainer(createOptions(spec));
     const demux = container.modem.demuxStream.bind(container.modem) as Parameters<typeof runAttached>[1];

@@ -1,9 +1,11 @@
 /**
- * The engine's read-only JSON calls (version, image inspect, image list) over node's own http: the
- * warm paths of `env build` and `run` make only these before their first container, and loading
- * dockerode (docker-modem pulls in ssh2, dockerode grpc/protobufjs: ~150 ms of CPU) for them would be
- * most of pydbg's fixed cost. Anything else, and any engine reached over ssh, goes through dockerode.
+ * The Engine API calls of pydbg's warm paths over node's own http: version, image inspect and list,
+ * and a container's life (create, attach, start, wait, remove, commit). A warm `env build` or `run`
+ * makes only these, and loading dockerode for them (docker-modem pulls in ssh2, dockerode
+ * grpc/protobufjs: ~150 ms of CPU) would be most of pydbg's fixed cost. Builds, pulls and anything
+ * else go through dockerode.
  */
+import type { Duplex } from 'node:stream';
 import type { HostOptions } from './connection.js';
 
 export class HttpStatusError extends Error {
@@ -15,45 +17,73 @@ export class HttpStatusError extends Error {
   }
 }
 
-export async function getJson<T>(options: HostOptions, path: string, timeoutMs: number, signal?: AbortSignal): Promise<T> {
+interface CallOptions {
+  body?: unknown;
+  /** fail when the engine has not answered (headers) within this time; none for long polls (wait) */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+  /** hijack the connection (attach): resolves with the raw socket */
+  upgrade?: boolean;
+}
+
+async function request(options: HostOptions, method: string, path: string, o: CallOptions): Promise<{ status: number; text: string } | Duplex> {
   const tls = 'protocol' in options && options.protocol === 'https';
   const mod = tls ? await import('node:https') : await import('node:http');
   const target =
     'socketPath' in options
       ? { socketPath: options.socketPath }
       : { host: options.host, port: options.port, ...(tls ? { ca: options.ca, cert: options.cert, key: options.key } : {}) };
-  return new Promise<T>((resolve, reject) => {
-    const req = mod.request({ ...target, path, method: 'GET', headers: { Accept: 'application/json' }, signal }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('error', reject);
-      res.on('end', () => {
-        clearTimeout(timer);
-        const text = Buffer.concat(chunks).toString('utf8');
-        const status = res.statusCode ?? 0;
-        if (status < 200 || status >= 300) {
-          let message = text.trim();
-          try {
-            message = (JSON.parse(text) as { message?: string }).message ?? message;
-          } catch {
-            /* not JSON: keep the text */
-          }
-          reject(new HttpStatusError(status, message));
-          return;
-        }
-        try {
-          resolve(JSON.parse(text) as T);
-        } catch (e) {
-          reject(e);
-        }
-      });
-    });
-    // no answer at all within the time: the engine is not there (the same limit dockerode's calls get)
-    const timer = setTimeout(() => req.destroy(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: 'ETIMEDOUT' })), timeoutMs);
+  const body = o.body === undefined ? undefined : JSON.stringify(o.body);
+  const headers: Record<string, string> = { Accept: 'application/json' };
+  if (body !== undefined) Object.assign(headers, { 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(body)) });
+  if (o.upgrade) Object.assign(headers, { Connection: 'Upgrade', Upgrade: 'tcp' });
+  return new Promise((resolve, reject) => {
+    const req = mod.request({ ...target, path, method, headers, signal: o.signal });
+    const timer = o.timeoutMs
+      ? setTimeout(() => req.destroy(Object.assign(new Error(`no answer within ${o.timeoutMs} ms`), { code: 'ETIMEDOUT' })), o.timeoutMs)
+      : undefined;
     req.on('error', (e) => {
       clearTimeout(timer);
       reject(e);
     });
-    req.end();
+    req.on('upgrade', (_res, socket, head) => {
+      clearTimeout(timer);
+      if (head.length) socket.unshift(head);
+      resolve(socket);
+    });
+    req.on('response', (res) => {
+      clearTimeout(timer);
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('error', reject);
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+    });
+    req.end(body);
   });
+}
+
+/** A JSON call: the parsed answer (undefined for 204), or HttpStatusError with the engine's message. */
+export async function call<T>(options: HostOptions, method: string, path: string, o: Omit<CallOptions, 'upgrade'> = {}): Promise<T> {
+  const r = (await request(options, method, path, o)) as { status: number; text: string };
+  if (r.status < 200 || r.status >= 300) {
+    let message = r.text.trim();
+    try {
+      message = (JSON.parse(r.text) as { message?: string }).message ?? message;
+    } catch {
+      /* not JSON: keep the text */
+    }
+    throw new HttpStatusError(r.status, message);
+  }
+  return (r.text.trim() ? JSON.parse(r.text) : undefined) as T;
+}
+
+export function getJson<T>(options: HostOptions, path: string, timeoutMs: number, signal?: AbortSignal): Promise<T> {
+  return call<T>(options, 'GET', path, { timeoutMs, signal });
+}
+
+/** The hijacked attach connection (raw, or multiplexed without a TTY). */
+export async function upgrade(options: HostOptions, path: string, timeoutMs: number): Promise<Duplex> {
+  const r = await request(options, 'POST', path, { upgrade: true, timeoutMs });
+  if ('status' in r) throw new HttpStatusError(r.status, r.text.trim());
+  return r;
 }

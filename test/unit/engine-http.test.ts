@@ -44,3 +44,29 @@ describe("the engine's read-only calls over node's http", () => {
     expect(seen.some((u) => u.startsWith('/images/json?filters=%7B%22label%22'))).toBe(true);
   });
 });
+
+describe('the multiplexed attach stream', () => {
+  it('frames split anywhere across chunks reach stdout and stderr whole', async () => {
+    const { demux } = await import('../../src/engine/http-container.js');
+    const { PassThrough } = await import('node:stream');
+    const frame = (type: number, text: string) => {
+      const payload = Buffer.from(text);
+      const h = Buffer.alloc(8);
+      h[0] = type;
+      h.writeUInt32BE(payload.length, 4);
+      return Buffer.concat([h, payload]);
+    };
+    const all = Buffer.concat([frame(1, 'out → one\n'), frame(2, 'err\n'), frame(1, 'x'.repeat(70_000))]);
+    for (const cut of [1, 5, 9, 13, 20, 70_000]) {
+      const src = new PassThrough();
+      let out = '';
+      let err = '';
+      const sink = (f: (s: string) => void) => Object.assign(new PassThrough(), { write: (c: Buffer) => (f(c.toString()), true) });
+      demux(src, sink((s) => (out += s)), sink((s) => (err += s)));
+      src.write(all.subarray(0, cut));
+      src.write(all.subarray(cut));
+      expect(out).toBe(`out → one\n${'x'.repeat(70_000)}`);
+      expect(err).toBe('err\n');
+    }
+  });
+});
