@@ -1,3 +1,7 @@
+import { join } from 'node:path';
+import { helper, OUT_MOUNT } from '../container/layout.js';
+import { ExitCode, PydbgError, usageError } from '../errors.js';
+import { partialReason, type Analysis } from './analysis.js';
 import type { Finding } from './types.js';
 
 /** What leakhunt.py writes. */
@@ -82,3 +86,78 @@ export function analyseLeaks(run: LeakRun, repro: string | null): { findings: Fi
   }
   return { findings, summary: { perIteration: per, typeSource: run.type_source, rounds: run.rounds.length, iterations: n } };
 }
+
+const IDENT = '[A-Za-z_][A-Za-z0-9_]*';
+const MODULE_FUNCTION = new RegExp(`^(${IDENT}(?:\\.${IDENT})*):(${IDENT})$`);
+
+/** Re-runs module:function under gdb: the names arrive as argv, never as program text. */
+export const CALL_PROGRAM = 'import importlib,sys; m=importlib.import_module(sys.argv[1]); getattr(m, sys.argv[2])()';
+
+export type LeakTarget = { kind: 'script'; path: string } | { kind: 'call'; module: string; fn: string };
+
+/** A script (…py, or any path without ':'), or module:function with a dotted module name and a plain function name. */
+export function leakTarget(target: string): LeakTarget {
+  if (target.endsWith('.py') || !target.includes(':')) return { kind: 'script', path: target };
+  const m = MODULE_FUNCTION.exec(target);
+  if (!m) {
+    throw usageError(`leaks: '${target}' is not module:function (a dotted Python module name, ':', a function name)`, 'e.g. pydbg check leaks mypkg.tests:search, or a script: pydbg check leaks repro.py');
+  }
+  return { kind: 'call', module: m[1]!, fn: m[2]! };
+}
+
+const OUTPUT = 'leaks.json';
+
+export const leaks: Analysis = {
+  name: 'leaks',
+  tool: 'refcount / allocation / per-type counts',
+  summary: 'the refcount hunt: refcounts, allocated blocks, live objects per type and RSS per call, over rounds',
+  helpUri: 'https://docs.python.org/3/library/sys.html#sys.gettotalrefcount',
+  defaultVariant: 'debug',
+  rules: {
+    TypeLeak: 'live objects of a type grow with every call',
+    RefLeak: 'the total reference count grows with every call',
+    BlockLeak: "Python's allocated memory blocks grow with every call",
+    RSSGrowth: 'process memory (RSS) grows with every call',
+  },
+  unavailable(plan) {
+    if (plan.spec.expected.ref_debug) return undefined;
+    return {
+      message: `leak hunting needs sys.gettotalrefcount(), which the ${plan.spec.variants.join(',')} build does not have (it is not a debug build): pydbg will not report "no leaks" from it`,
+      hint: `use --variant debug (or trace-refs for every object type${plan.version.major === 2 || plan.version.minor <= 8 ? ', count-allocs for allocation counts' : ''}) --python ${plan.version.text}`,
+    };
+  },
+  command({ repro, options }) {
+    const [target, ...args] = repro;
+    if (target === undefined) throw usageError('leaks needs a repro: a script, or module:function');
+    const t = leakTarget(target);
+    const iterations = options.iterations ?? (t.kind === 'call' ? 1000 : 20);
+    return {
+      argv: ['python', helper('leakhunt.py'), `${OUT_MOUNT}/${OUTPUT}`, String(options.rounds ?? 4), String(options.warmup ?? 2), String(iterations), target, ...args],
+      env: {},
+      crashArgv: t.kind === 'script' ? ['python', t.path, ...args] : ['python', '-c', CALL_PROGRAM, t.module, t.fn],
+      notes: [],
+      outputs: [/^leaks\.json$/],
+    };
+  },
+  parse(files, { outDir, run, repro }) {
+    let data: LeakRun | undefined;
+    try {
+      data = JSON.parse(files.get(OUTPUT) ?? '') as LeakRun;
+    } catch {
+      data = undefined;
+    }
+    if (!data || !Array.isArray(data.rounds)) {
+      throw new PydbgError(ExitCode.TOOL_FAILED, `the leak hunt produced no measurements (the repro exited with ${run.exitCode} before the first round)`, { hint: 'run the repro with pydbg run first' });
+    }
+    const { findings, summary } = analyseLeaks(data, repro[0]!.endsWith('.py') ? repro[0]! : null);
+    const reason = data.error ? `the repro failed after ${data.rounds.length} counted round(s): ${data.error}` : partialReason(run);
+    return {
+      status: reason ? 'partial' : 'complete',
+      partialReason: reason,
+      userFindings: findings,
+      interpreterFindings: [],
+      rawFiles: [join(outDir, OUTPUT)],
+      summary: summary as unknown as Record<string, unknown>,
+    };
+  },
+};

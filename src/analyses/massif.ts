@@ -1,5 +1,11 @@
+import { join } from 'node:path';
+import { OUT_MOUNT } from '../container/layout.js';
+import { ExitCode, PydbgError } from '../errors.js';
 import { toProjectPath } from '../exec/crash.js';
-import type { Frame } from './types.js';
+import type { RunResult } from '../exec/types.js';
+import { lookHint, matching, partialReason, reproArgv, type Analysis } from './analysis.js';
+import { valgrindEnv, valgrindUnusable } from './memcheck.js';
+import { frameText, type Frame } from './types.js';
 
 /** CPython's allocator wrappers: attribute heap to whoever called them, not to them. */
 const PY_ALLOC_FNS = [
@@ -155,3 +161,51 @@ ${peak}
 </svg>
 `;
 }
+
+const OUTPUTS = /^massif\.\d+\.out$/;
+const SVG = 'massif.svg';
+
+/** The repro as it ran under valgrind (its options and valgrind itself left out). */
+function reproTitle(run: RunResult): string {
+  return run.command.filter((a) => !a.startsWith('--') && a !== 'valgrind').join(' ');
+}
+
+export const massif: Analysis = {
+  name: 'massif',
+  tool: 'valgrind massif',
+  summary: 'Valgrind Massif heap profile: the peak, the top allocation sites at the peak, and an SVG',
+  helpUri: 'https://valgrind.org/docs/manual/ms-manual.html',
+  defaultVariant: 'nopymalloc',
+  unavailable: valgrindUnusable,
+  command({ plan, repro }) {
+    const { env, notes } = valgrindEnv(plan);
+    const argv = reproArgv(repro);
+    return { argv: [...massifArgs(OUT_MOUNT), ...argv], env, crashArgv: argv, notes, outputs: [OUTPUTS] };
+  },
+  parse(files, { outDir, run, plan }) {
+    const names = matching(files, OUTPUTS);
+    if (names.length === 0) throw new PydbgError(ExitCode.TOOL_FAILED, 'massif wrote no profile: valgrind did not start, or crashed at once', { hint: lookHint(files, outDir) });
+    // the first process is the repro itself
+    const profile = parseMassif(files.get(names[0]!)!);
+    const svg = join(outDir, SVG);
+    const mib = (b: number) => `${(b / (1 << 20)).toFixed(2)} MiB`;
+    const top = profile.sites.slice(0, 10);
+    const text = [
+      `  peak heap: ${profile.peak ? `${mib(profile.peak.heap)} (+${mib(profile.peak.extra)} allocator overhead) at snapshot ${profile.peak.index}` : 'none'}`,
+      '  top allocation sites at the peak:',
+      ...top.map((s) => `  ${mib(s.bytes).padStart(11)}  ${frameText(s.frame)}${s.userFrame && s.userFrame !== s.frame ? `  <- ${frameText(s.userFrame)}` : ''}${s.frame.inUserCode ? '  <- your code' : ''}`),
+      `  picture: ${svg}`,
+    ].join('\n');
+    const reason = partialReason(run);
+    return {
+      status: reason ? 'partial' : 'complete',
+      partialReason: reason,
+      userFindings: [],
+      interpreterFindings: [],
+      rawFiles: [...names.map((f) => join(outDir, f)), svg],
+      summary: { peak: profile.peak, timeUnit: profile.timeUnit, snapshots: profile.snapshots.length, topSites: top },
+      summaryText: text,
+      artefacts: [{ name: SVG, content: massifSvg(profile, `heap of ${reproTitle(run)} on CPython ${plan.version.text} ${plan.spec.variants.join(',')}`) }],
+    };
+  },
+};

@@ -1,5 +1,10 @@
+import { join } from 'node:path';
 import { XMLParser } from 'fast-xml-parser';
+import { OUT_MOUNT, SUPPRESSIONS } from '../container/layout.js';
+import { ExitCode, PydbgError } from '../errors.js';
 import { toProjectPath } from '../exec/crash.js';
+import type { BuildPlan } from '../project/plan.js';
+import { lookHint, matching, partialReason, reproArgv, type Analysis, type Refusal } from './analysis.js';
 import { groupFindings, type Finding, type Frame } from './types.js';
 
 /** Valgrind Memcheck arguments: XML for parsing, a text log for people, version-matched suppressions. */
@@ -16,7 +21,7 @@ export function memcheckArgs(outDir: string): string[] {
     '--track-origins=yes',
     '--num-callers=40',
     '--child-silent-after-fork=yes',
-    '--suppressions=/opt/pydbg/valgrind-python.supp',
+    `--suppressions=${SUPPRESSIONS}`,
   ];
 }
 
@@ -107,3 +112,76 @@ export function memcheckFindings(parses: MemcheckParse[]): { user: Finding[]; in
   user.sort((a, b) => rank[a.severity] - rank[b.severity]);
   return { user, interpreter, complete: parses.every((p) => p.complete), fatalSignal: parses.find((p) => p.fatalSignal)?.fatalSignal };
 }
+
+/** Valgrind cannot run ASan builds, and mimalloc (free-threaded) hides every allocation from it. */
+export function valgrindUnusable(plan: BuildPlan): Refusal | undefined {
+  const e = plan.spec.expected;
+  const v = plan.version.text;
+  if (e.asan) return { message: `Valgrind cannot run an AddressSanitizer build (variant ${plan.spec.variants.join(',')})`, hint: `use 'pydbg check asan' for this variant, or --variant nopymalloc --python ${v}` };
+  if (e.gil_disabled) return { message: 'the free-threaded build allocates with mimalloc and rejects PYTHONMALLOC=malloc: Valgrind results would be noise', hint: `use --variant nopymalloc --python ${v}` };
+  return undefined;
+}
+
+/** On a build with pymalloc, bypass it (3.x) so Valgrind sees every allocation. */
+export function valgrindEnv(plan: BuildPlan): { env: Record<string, string>; notes: string[] } {
+  const e = plan.spec.expected;
+  const env: Record<string, string> = {};
+  const notes: string[] = [];
+  if (e.with_pymalloc && !e.with_valgrind) {
+    if (plan.version.major >= 3) {
+      env.PYTHONMALLOC = 'malloc';
+      notes.push('PYTHONMALLOC=malloc: pymalloc bypassed so Memcheck sees every allocation');
+    } else notes.push('CPython 2.7 with pymalloc: the suppressions hide pymalloc noise, but the nopymalloc variant is more precise');
+  }
+  return { env, notes };
+}
+
+const OUTPUTS = /^memcheck\.\d+\.(xml|log)$/;
+
+export const memcheck: Analysis = {
+  name: 'memcheck',
+  tool: 'valgrind memcheck',
+  summary: 'Valgrind Memcheck: invalid reads/writes, uninitialised values, leaks, at file:line in your code',
+  helpUri: 'https://valgrind.org/docs/manual/mc-manual.html',
+  defaultVariant: 'nopymalloc',
+  rules: {
+    InvalidRead: 'read of memory outside any live heap block',
+    InvalidWrite: 'write to memory outside any live heap block',
+    InvalidFree: 'free of memory that is not the start of a live heap block',
+    MismatchedFree: 'memory freed with a deallocator that does not match its allocator',
+    InvalidJump: 'jump to an invalid address',
+    UninitCondition: 'a conditional jump or move depends on uninitialised memory',
+    UninitValue: 'use of an uninitialised value',
+    SyscallParam: 'a system call parameter is uninitialised or unaddressable',
+    Overlap: 'source and destination of a memory copy overlap',
+    FishyValue: 'an implausible argument to an allocation function',
+    Leak_DefinitelyLost: 'heap memory no pointer refers to any more (definitely lost)',
+    Leak_IndirectlyLost: 'heap memory reachable only from definitely lost blocks',
+    Leak_PossiblyLost: 'heap memory reachable only through interior pointers',
+    Leak_StillReachable: 'heap memory still referenced at exit',
+  },
+  unavailable: valgrindUnusable,
+  command({ plan, repro }) {
+    const { env, notes } = valgrindEnv(plan);
+    const argv = reproArgv(repro);
+    return { argv: [...memcheckArgs(OUT_MOUNT), ...argv], env, crashArgv: argv, notes, outputs: [OUTPUTS] };
+  },
+  parse(files, { outDir, run }) {
+    const names = matching(files, OUTPUTS);
+    const xmls = names.filter((f) => f.endsWith('.xml'));
+    if (xmls.length === 0) {
+      throw new PydbgError(ExitCode.TOOL_FAILED, 'valgrind wrote no XML report: it did not start, or crashed at once', { hint: lookHint(files, outDir) });
+    }
+    const m = memcheckFindings(xmls.map((f) => parseMemcheckXml(files.get(f)!)));
+    let reason = partialReason(run);
+    if (!m.complete) reason = `valgrind's report was cut short${m.fatalSignal ? ` (${m.fatalSignal})` : ''}; findings gathered so far are shown`;
+    return {
+      status: reason ? 'partial' : 'complete',
+      partialReason: reason,
+      userFindings: m.user,
+      interpreterFindings: m.interpreter,
+      rawFiles: names.map((f) => join(outDir, f)),
+      summary: { processes: xmls.length },
+    };
+  },
+};

@@ -1,5 +1,8 @@
+import { join } from 'node:path';
+import { helper, OUT_MOUNT } from '../container/layout.js';
 import { toProjectPath, type CrashReport } from '../exec/crash.js';
-import type { Finding, Frame } from './types.js';
+import { partialReason, reproArgv, type Analysis } from './analysis.js';
+import { groupFindings, type Finding, type Frame } from './types.js';
 
 /**
  * Python's memory debug hooks (PYTHONMALLOC=pymalloc_debug / malloc_debug, on by default in debug
@@ -132,3 +135,47 @@ function pyFrame(line: string): Frame {
   const mapped = toProjectPath(m?.[1] ?? null);
   return { function: m?.[3] ?? null, file: mapped.file, line: m ? Number(m[2]) : null, object: null, inUserCode: mapped.user };
 }
+
+const OUTPUT = 'output.txt';
+
+export const pymallocDebug: Analysis = {
+  name: 'pymalloc-debug',
+  tool: "Python's memory debug hooks (pad bytes, API ids, 0xDD dead-byte fill) + gdb",
+  summary: "Python's memory debug hooks: buffer over/underflows, allocator mismatches, use after free (0xDD fill)",
+  helpUri: 'https://docs.python.org/3/c-api/memory.html#pymem-debug-hooks',
+  defaultVariant: 'pymalloc-debug',
+  rules: {
+    BufferOverflow: 'a write past the end of a block (its trailing pad bytes were overwritten)',
+    BufferUnderflow: 'a write before the start of a block (its leading pad bytes were overwritten)',
+    AllocatorMismatch: 'a block freed with a different allocator family than it was allocated with',
+    UseAfterFree: "memory read after it was freed (the debug allocator's dead-byte fill)",
+    MemoryDebugError: "an error reported by Python's memory debug hooks",
+  },
+  unavailable(plan) {
+    if (plan.spec.expected.mem_debug_hooks) return undefined;
+    return {
+      message: `the ${plan.spec.variants.join(',')} build has no memory debug hooks (no pad bytes, no dead-byte fill)`,
+      hint: `use --variant pymalloc-debug (or any debug variant) --python ${plan.version.text}`,
+    };
+  },
+  command({ plan, repro }) {
+    const argv = reproArgv(repro);
+    // tracemalloc (3.4+) makes the hooks' reports say where the damaged block was allocated
+    const env: Record<string, string> = plan.version.major >= 3 ? { PYTHONTRACEMALLOC: '16' } : {};
+    return { argv: ['python', helper('teerun.py'), `${OUT_MOUNT}/${OUTPUT}`, ...argv], env, crashArgv: argv, notes: [], outputs: [/^output\.txt$/] };
+  },
+  parse(files, { outDir, run }) {
+    const output = files.get(OUTPUT) ?? '';
+    const found = groupFindings(pymallocDebugFindings(output, run.crash));
+    // a fatal error or a crash is how the hooks report: with a finding, the analysis is complete
+    const reason = found.length === 0 ? partialReason(run) : undefined;
+    return {
+      status: reason ? 'partial' : 'complete',
+      partialReason: reason,
+      userFindings: found,
+      interpreterFindings: [],
+      rawFiles: files.has(OUTPUT) ? [join(outDir, OUTPUT)] : [],
+      summary: { crash: run.crash ? { signal: run.crash.signal, deadByteRegisters: run.crash.deadByteRegisters ?? [] } : null },
+    };
+  },
+};

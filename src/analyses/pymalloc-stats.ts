@@ -1,4 +1,9 @@
 /** sys._debugmallocstats() text → a table per size class, plus arena totals. Pure. */
+import { join } from 'node:path';
+import { helper, OUT_MOUNT } from '../container/layout.js';
+import { ExitCode, PydbgError, usageError } from '../errors.js';
+import { partialReason, type Analysis } from './analysis.js';
+
 export interface SizeClass {
   cls: number;
   size: number;
@@ -66,3 +71,40 @@ export function mallocStatsTable(d: MallocStatsDiff): string {
   lines.push(`  arenas in use: ${d.arenas.before ?? '?'} → ${d.arenas.after ?? '?'}; bytes in allocated blocks: ${d.bytesInUse.before ?? '?'} → ${d.bytesInUse.after ?? '?'}`);
   return lines.join('\n');
 }
+
+const BEFORE = 'mallocstats.before.txt';
+const AFTER = 'mallocstats.after.txt';
+
+export const pymallocStats: Analysis = {
+  name: 'pymalloc-stats',
+  tool: 'sys._debugmallocstats()',
+  summary: 'pymalloc blocks in use per size class and arenas, before and after the repro',
+  helpUri: 'https://docs.python.org/3/library/sys.html#sys._debugmallocstats',
+  defaultVariant: 'debug',
+  unavailable(plan) {
+    const e = plan.spec.expected;
+    if (plan.version.major === 2) return { message: 'sys._debugmallocstats() exists from CPython 3.3; 2.7 only prints PYTHONMALLOCSTATS at exit', hint: 'use --python 3.9 or later' };
+    if (!e.with_pymalloc || e.gil_disabled) return { message: `pymalloc is not the allocator in the ${plan.spec.variants.join(',')} build: there are no pymalloc statistics`, hint: `use --variant debug or release --python ${plan.version.text}` };
+    return undefined;
+  },
+  command({ repro }) {
+    if (!repro[0]?.endsWith('.py')) throw usageError('pymalloc-stats runs a Python script: pydbg check pymalloc-stats repro.py [args]');
+    return { argv: ['python', helper('mallocstats.py'), OUT_MOUNT, ...repro], env: {}, crashArgv: ['python', ...repro], notes: [], outputs: [/^mallocstats\.(before|after)\.txt$/] };
+  },
+  parse(files, { outDir, run }) {
+    const before = files.get(BEFORE);
+    const after = files.get(AFTER);
+    if (!before) throw new PydbgError(ExitCode.TOOL_FAILED, 'no pymalloc statistics were written (the interpreter failed before the repro started)');
+    const diff = diffMallocStats(parseMallocStats(before), parseMallocStats(after ?? ''));
+    const reason = !after ? 'the repro died before the second statistics' : partialReason(run);
+    return {
+      status: reason ? 'partial' : 'complete',
+      partialReason: reason,
+      userFindings: [],
+      interpreterFindings: [],
+      rawFiles: [join(outDir, BEFORE), ...(after ? [join(outDir, AFTER)] : [])],
+      summary: diff as unknown as Record<string, unknown>,
+      summaryText: mallocStatsTable(diff),
+    };
+  },
+};

@@ -1,5 +1,8 @@
+import { join } from 'node:path';
+import { OUT_MOUNT } from '../container/layout.js';
 import { toProjectPath } from '../exec/crash.js';
-import type { Finding, Frame } from './types.js';
+import { matching, partialReason, reproArgv, type Analysis } from './analysis.js';
+import { groupFindings, type Finding, type Frame } from './types.js';
 
 /** ASan/UBSan stack line: "    #0 0x7f.. in overflow /pydbg/build/oob.c:7" (column optional) or "(… /lib.so+0x12)". */
 const FRAME = /^\s*#(\d+) 0x[0-9a-f]+ in (\S+)(?: (\S+?):(\d+)(?::\d+)?)?(?: \((\S+)\+0x[0-9a-f]+\))?\s*$/;
@@ -110,3 +113,84 @@ export function parseUbsan(text: string): Finding[] {
   }
   return out;
 }
+
+const SANITIZERS = {
+  asan: {
+    tool: 'AddressSanitizer',
+    summary: 'AddressSanitizer (asan variant): out-of-bounds accesses, use after free, double free, with stacks',
+    helpUri: 'https://clang.llvm.org/docs/AddressSanitizer.html',
+    env: { ASAN_OPTIONS: `detect_leaks=0:halt_on_error=1:print_summary=1:log_path=${OUT_MOUNT}/asan` },
+    parse: parseAsan,
+    rules: {
+      'heap-buffer-overflow': 'an access outside a heap block',
+      'stack-buffer-overflow': 'an access outside a stack variable',
+      'global-buffer-overflow': 'an access outside a global variable',
+      'heap-use-after-free': 'an access to heap memory after it was freed',
+      'stack-use-after-return': 'an access to a stack variable after its function returned',
+      'double-free': 'a heap block freed twice',
+      'alloc-dealloc-mismatch': 'memory freed with a deallocator that does not match its allocator',
+      SEGV: 'a segmentation fault on an unknown address',
+    },
+  },
+  ubsan: {
+    tool: 'UndefinedBehaviorSanitizer',
+    summary: 'UndefinedBehaviorSanitizer (ubsan variant): shifts, overflows, bounds, alignment, null, as -fsanitize check names',
+    helpUri: 'https://clang.llvm.org/docs/UndefinedBehaviorSanitizer.html',
+    env: { UBSAN_OPTIONS: `print_stacktrace=1:halt_on_error=0:log_path=${OUT_MOUNT}/ubsan` },
+    parse: parseUbsan,
+    rules: {
+      shift: 'a shift by a negative or too large exponent, or of a negative value',
+      'signed-integer-overflow': 'signed integer arithmetic overflowed',
+      bounds: 'an array index out of bounds',
+      'integer-divide-by-zero': 'an integer division by zero',
+      alignment: 'a misaligned pointer was used',
+      null: 'a null pointer was used',
+      'bool-or-enum': 'a load of an invalid bool or enum value',
+      'pointer-overflow': 'pointer arithmetic overflowed',
+      'float-cast-overflow': 'a float converted to a type that cannot represent it',
+      'vla-bound': 'a variable-length array with a non-positive bound',
+      unreachable: 'execution reached __builtin_unreachable()',
+      return: 'a value-returning function ended without a return',
+    },
+  },
+} as const;
+
+function sanitizer(name: keyof typeof SANITIZERS): Analysis {
+  const s = SANITIZERS[name];
+  // log_path=<OUT>/asan: one <name>.<pid> file per process
+  const outputs = new RegExp(`^${name}\\.[\\w.-]+$`);
+  return {
+    name,
+    tool: s.tool,
+    summary: s.summary,
+    helpUri: s.helpUri,
+    defaultVariant: name,
+    rules: s.rules,
+    unavailable(plan) {
+      if (plan.spec.expected[name]) return undefined;
+      return { message: `the ${plan.spec.variants.join(',')} build is not built with ${name === 'asan' ? 'AddressSanitizer' : 'UBSan'}`, hint: `use --variant ${name} --python ${plan.version.text}` };
+    },
+    command({ repro }) {
+      const argv = reproArgv(repro);
+      return { argv, env: { ...s.env }, crashArgv: argv, notes: [], outputs: [outputs] };
+    },
+    parse(files, { outDir, run }) {
+      const names = matching(files, outputs);
+      const found = groupFindings(s.parse(names.map((f) => `${files.get(f)}\n`).join('')));
+      const user = found.filter((f) => f.userFrame);
+      // a sanitizer stops the process on purpose: a non-zero exit with a report is a complete analysis
+      const reason = found.length === 0 ? partialReason(run) : undefined;
+      return {
+        status: reason ? 'partial' : 'complete',
+        partialReason: reason,
+        userFindings: user,
+        interpreterFindings: found.filter((f) => !user.includes(f)),
+        rawFiles: names.map((f) => join(outDir, f)),
+        summary: {},
+      };
+    },
+  };
+}
+
+export const asan = sanitizer('asan');
+export const ubsan = sanitizer('ubsan');

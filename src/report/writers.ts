@@ -1,5 +1,8 @@
 import { PYDBG_VERSION } from '../version.js';
+import { findAnalysis } from '../analyses/registry.js';
 import { frameText, type AnalysisReport, type Finding } from '../analyses/types.js';
+
+const PYDBG_URI = 'https://github.com/pydbg/pydbg';
 
 /** Text: a short table, then the first user frame and the stack head of each finding. */
 export function textReport(r: AnalysisReport): string {
@@ -42,14 +45,19 @@ export function jsonReport(r: AnalysisReport): string {
 /** SARIF 2.1.0, locations relative to the project (uriBaseId %SRCROOT%), as GitHub code scanning expects. */
 export function sarifReport(reports: AnalysisReport[]): string {
   const runs = reports.map((r) => {
+    // rule text and the manual page come from the analysis that made the report
+    const def = findAnalysis(r.analysis);
+    const helpUri = def?.helpUri ?? `${PYDBG_URI}#analyses-pydbg-check`;
     const rules = [...new Set(r.userFindings.map((f) => f.kind))].map((id) => ({
       id,
       name: id,
-      shortDescription: { text: r.userFindings.find((f) => f.kind === id)!.message.replace(/\d[\d,.]*/g, 'N') },
-      helpUri: 'https://valgrind.org/docs/manual/mc-manual.html',
+      shortDescription: { text: def?.rules?.[id] ?? r.userFindings.find((f) => f.kind === id)!.message.replace(/\d[\d,.]*/g, 'N') },
+      ...(def ? { fullDescription: { text: def.summary } } : {}),
+      helpUri,
+      help: { text: `${def?.tool ?? r.tool}: see ${helpUri}` },
     }));
     return {
-      tool: { driver: { name: `pydbg ${r.analysis}`, version: PYDBG_VERSION, informationUri: 'https://github.com/pydbg/pydbg', rules } },
+      tool: { driver: { name: `pydbg ${r.analysis}`, fullName: `pydbg ${r.analysis} (${r.tool})`, version: PYDBG_VERSION, informationUri: PYDBG_URI, rules } },
       originalUriBaseIds: { SRCROOT: { uri: 'file:///src/' } },
       results: r.userFindings.map((f) => ({
         ruleId: f.kind,
