@@ -1,53 +1,55 @@
+/**
+ * `pydbg check ANALYSIS REPRO`: the analyses orchestrator does the work; this turns the options
+ * into its input and writes the report: text (or, with --json, JSON) on stdout, and the files
+ * asked for (--json-out, --sarif, --junit). The repro's own stdout goes to stderr.
+ */
 import { writeFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
-import { check as runCheck } from '../../analyses/check.js';
-import { DockerEngine } from '../../engine/docker.js';
-import { usageError } from '../../errors.js';
+import { check as runCheck, type CheckInput } from '../../analyses/check.js';
+import type { RunIO } from '../../exec/types.js';
 import { jsonReport, junitReport, sarifReport, textReport } from '../../report/writers.js';
-import { StderrProgress } from '../progress.js';
-import { withTimeout, type RunOpts, baseInput } from './run.js';
+import { lazyEngine, resolveIn, withTimeout, type CommandResult, type Deps } from '../deps.js';
+import { baseRequest, projectInput, type ProjectOpts } from './run.js';
 
-interface CheckOpts extends RunOpts {
+export interface CheckOpts extends ProjectOpts {
+  analysis: string;
+  repro?: string[];
+  reproName?: string;
   out?: string;
+  json?: boolean;
+  jsonOut?: string;
   sarif?: string;
   junit?: string;
-  iterations?: string;
-  rounds: string;
-  warmup: string;
+  iterations?: number;
+  rounds?: number;
+  warmup?: number;
 }
 
-const positiveInt = (name: string, v: string | undefined): number | undefined => {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw usageError(`--${name} must be a whole number ≥ 1, not '${v}'`);
-  return n;
-};
+export function checkInput(o: CheckOpts, deps: Pick<Deps, 'cwd'>): CheckInput {
+  return {
+    project: projectInput(o, deps),
+    analysis: o.analysis,
+    repro: o.repro ?? [],
+    reproName: o.reproName,
+    out: resolveIn(deps, o.out),
+    options: { iterations: o.iterations, rounds: o.rounds, warmup: o.warmup },
+    run: baseRequest(o),
+  };
+}
 
-export async function check(analysis: string, repro: string[], o: CheckOpts, signal: AbortSignal): Promise<void> {
-  const progress = new StderrProgress(process.stderr, o.quiet);
-  const t = withTimeout(signal, o.timeout);
+export async function check(o: CheckOpts, deps: Deps): Promise<CommandResult> {
+  const input = checkInput(o, deps);
+  const progress = deps.progress(o.quiet);
+  const t = withTimeout(deps.signal, o.timeout, (s) => `the analysis ran longer than ${s} s; the container was stopped and removed`);
+  // the repro's own stdout goes to stderr: stdout carries the report
+  const io: RunIO = { engine: lazyEngine(deps), progress, signal: t.signal, stdout: deps.stderr, stderr: deps.stderr, tty: false };
   try {
-    const { report, exitCode } = await runCheck(
-      {
-        ...baseInput(o),
-        analysis,
-        repro,
-        reproName: o.repro,
-        out: o.out ? resolve(o.out) : undefined,
-        options: { iterations: positiveInt('iterations', o.iterations), rounds: positiveInt('rounds', o.rounds), warmup: Number(o.warmup) },
-      },
-      // the repro's own stdout goes to stderr: stdout carries the report
-      { engine: new DockerEngine(), progress, signal: t.signal, stdout: process.stderr, stderr: process.stderr, tty: false },
-    );
+    const { report, exitCode, reportPath } = await runCheck(input, io);
     progress.stop();
-    if (o.json === '-') process.stdout.write(jsonReport(report));
-    else {
-      process.stdout.write(textReport(report));
-      if (o.json) await writeFile(o.json, jsonReport(report));
-    }
-    if (o.sarif) await writeFile(o.sarif, sarifReport([report]));
-    if (o.junit) await writeFile(o.junit, junitReport([report]));
-    process.exitCode = exitCode;
+    deps.stdout.write(o.json ? jsonReport(report) : textReport(report));
+    if (o.jsonOut) await writeFile(resolveIn(deps, o.jsonOut)!, jsonReport(report));
+    if (o.sarif) await writeFile(resolveIn(deps, o.sarif)!, sarifReport([report]));
+    if (o.junit) await writeFile(resolveIn(deps, o.junit)!, junitReport([report]));
+    return { exitCode, data: { report, reportPath } };
   } finally {
     t.clear();
     progress.stop();

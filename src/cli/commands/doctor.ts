@@ -1,10 +1,11 @@
 import { execa } from 'execa';
 import { ARCHES, resolveArch } from '../../catalogue/arch.js';
 import { BINFMT_DIR, describeBinfmt, readBinfmt, registerCommand } from '../../engine/binfmt.js';
-import { DockerEngine } from '../../engine/docker.js';
+import type { Engine } from '../../engine/engine.js';
 import { ExitCode, PydbgError, type ExitCodeValue } from '../../errors.js';
 import { BASE_UPSTREAM, baseRef, depsRef } from '../../container/refs.js';
 import { LABEL } from '../../container/labels.js';
+import { writeJson, type CommandResult, type Deps } from '../deps.js';
 
 interface Check {
   name: string;
@@ -29,11 +30,13 @@ export async function binfmtStatus(dir = BINFMT_DIR): Promise<Check[]> {
   return out;
 }
 
-export async function doctor(o: { json?: boolean }): Promise<void> {
+export async function doctor(o: { json?: boolean }, deps: Pick<Deps, 'engine' | 'stdout'>): Promise<CommandResult> {
   const checks: Check[] = [];
-  const engine = new DockerEngine();
+  let engine: Engine | undefined;
   let engineOk = false;
   try {
+    // constructing the engine may already fail (an unusable DOCKER_HOST): that is a failed check too
+    engine = deps.engine();
     const info = await engine.ping();
     engineOk = true;
     checks.push({ name: 'engine', status: 'ok', detail: `Docker ${info.serverVersion} (API ${info.apiVersion}, ${info.os}/${info.arch}) at ${info.endpoint}` });
@@ -55,7 +58,7 @@ export async function doctor(o: { json?: boolean }): Promise<void> {
   }
 
   const amd64 = resolveArch('amd64');
-  if (engineOk) {
+  if (engine && engineOk) {
     const base = await engine.inspectImage(baseRef(amd64));
     const deps = await engine.inspectImage(depsRef(amd64));
     if (base) {
@@ -80,7 +83,7 @@ export async function doctor(o: { json?: boolean }): Promise<void> {
   }
   const binfmt = await binfmtStatus();
   checks.push(...binfmt);
-  if (engineOk) {
+  if (engine && engineOk) {
     // the proof, where an ARM toolchain image exists: run `uname -m` in it
     for (const arch of ARCHES.filter((a) => a.binfmt)) {
       const deps = await engine.inspectImage(depsRef(arch));
@@ -103,14 +106,14 @@ export async function doctor(o: { json?: boolean }): Promise<void> {
   }
 
   const failed = checks.find((c) => c.status === 'fail');
-  if (o.json) {
-    process.stdout.write(`${JSON.stringify({ ok: !failed, checks }, null, 2)}\n`);
-  } else {
+  const data = { ok: !failed, checks };
+  if (o.json) writeJson(deps.stdout, data);
+  else {
     const mark = { ok: 'ok  ', warn: 'warn', fail: 'FAIL' } as const;
     for (const c of checks) {
-      process.stdout.write(`${mark[c.status]}  ${c.name.padEnd(16)} ${c.detail}\n`);
-      if (c.hint && c.status !== 'ok') process.stdout.write(`      ${''.padEnd(16)} hint: ${c.hint}\n`);
+      deps.stdout.write(`${mark[c.status]}  ${c.name.padEnd(16)} ${c.detail}\n`);
+      if (c.hint && c.status !== 'ok') deps.stdout.write(`      ${''.padEnd(16)} hint: ${c.hint}\n`);
     }
   }
-  if (failed) process.exitCode = failed.exitCode ?? ExitCode.ENGINE;
+  return { exitCode: failed ? (failed.exitCode ?? ExitCode.ENGINE) : 0, data };
 }

@@ -1,40 +1,39 @@
-import { stat } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { readFile, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { planBuild, type BuildPlan, type PlanInput } from '../../project/plan.js';
 import { userImageRef } from '../../container/refs.js';
 import { contextSource, envBuild, type EnvBuildResult } from '../../provision/variant.js';
-import { DockerEngine } from '../../engine/docker.js';
 import type { Engine, ImageInfo } from '../../engine/engine.js';
-import { ExitCode, InterruptedError, PydbgError, usageError } from '../../errors.js';
+import { ExitCode, PydbgError, usageError } from '../../errors.js';
 import { LABEL } from '../../container/labels.js';
 import { renderVariantDockerfile } from '../../render/dockerfile.js';
 import { treeVersion } from '../../provision/sources.js';
-import { StderrProgress } from '../progress.js';
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { buildsDir } from '../../paths.js';
+import { withTimeout, writeJson, type CommandResult, type Deps } from '../deps.js';
 
+/** `env build` / `env dockerfile` options, already validated by the option table (api.ts: by the same validators). */
 export interface BuildOpts {
-  variant: string;
-  python: string;
+  variant: string | string[];
+  python?: string;
   arch?: string;
   board?: string;
-  buildMode?: string;
+  buildMode?: 'cross' | 'emulated';
   configureArg?: string[];
   cflags?: string[];
   source?: string;
   sourceUrl?: string;
   sha256?: string;
-  pip: 'offline' | 'pypi';
+  pip?: 'offline' | 'pypi';
   wheelhouse?: string;
   force?: boolean;
-  timeout?: string;
+  /** seconds */
+  timeout?: number;
   json?: boolean;
   quiet?: boolean;
 }
 
 /** Command-line options → plan (reads only the local source's patchlevel.h, if any). */
-export async function planFromOptions(o: BuildOpts): Promise<BuildPlan> {
+export async function planFromOptions(o: BuildOpts, cwd: string): Promise<BuildPlan> {
   const input: PlanInput = {
     variant: o.variant,
     python: o.python,
@@ -48,12 +47,13 @@ export async function planFromOptions(o: BuildOpts): Promise<BuildPlan> {
     pip: o.pip,
   };
   if (o.wheelhouse) {
-    const st = await stat(o.wheelhouse).catch(() => undefined);
-    if (!st?.isDirectory()) throw usageError(`--wheelhouse ${o.wheelhouse} is not a directory`);
-    input.wheelhouse = resolve(o.wheelhouse);
+    const dir = resolve(cwd, o.wheelhouse);
+    const st = await stat(dir).catch(() => undefined);
+    if (!st?.isDirectory()) throw usageError(`--wheelhouse ${o.wheelhouse} is not a directory`, 'a directory of .whl files');
+    input.wheelhouse = dir;
   }
   if (o.source) {
-    const path = resolve(o.source);
+    const path = resolve(cwd, o.source);
     const st = await stat(path).catch(() => undefined);
     if (!st) throw new PydbgError(ExitCode.SOURCE, `--source ${o.source} does not exist`, { hint: 'pass a CPython checkout or a source tarball' });
     input.sourcePath = path;
@@ -63,31 +63,21 @@ export async function planFromOptions(o: BuildOpts): Promise<BuildPlan> {
   return planBuild(input);
 }
 
-export async function build(o: BuildOpts, signal: AbortSignal): Promise<void> {
-  const plan = await planFromOptions(o);
-  const progress = new StderrProgress(process.stderr, o.quiet);
-  let timer: NodeJS.Timeout | undefined;
-  let s = signal;
-  if (o.timeout !== undefined) {
-    const secs = Number(o.timeout);
-    if (!Number.isFinite(secs) || secs <= 0) throw usageError(`--timeout must be a positive number of seconds, not '${o.timeout}'`);
-    const t = new AbortController();
-    timer = setTimeout(() => t.abort(new InterruptedError('timeout', `after ${secs} s`)), secs * 1000);
-    s = AbortSignal.any([signal, t.signal]);
-  }
-  for (const n of plan.spec.notes) progress.log(`note: ${n}`);
+export async function build(o: BuildOpts, deps: Deps): Promise<CommandResult> {
+  const plan = await planFromOptions(o, deps.cwd);
+  const progress = deps.progress(o.quiet);
+  const t = withTimeout(deps.signal, o.timeout, (secs) => `after ${secs} s`);
   let result: EnvBuildResult;
   try {
-    result = await envBuild(plan, { engine: new DockerEngine(), progress, signal: s, force: o.force });
+    for (const n of plan.spec.notes) progress.log(`note: ${n}`);
+    result = await envBuild(plan, { engine: deps.engine(), progress, signal: t.signal, force: o.force });
   } finally {
-    if (timer) clearTimeout(timer);
+    t.clear();
     progress.stop();
   }
-  if (o.json) {
-    process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-    return;
-  }
-  process.stdout.write(formatBuildResult(result, plan));
+  if (o.json) writeJson(deps.stdout, result);
+  else deps.stdout.write(formatBuildResult(result, plan));
+  return { exitCode: 0, data: result };
 }
 
 export function formatBuildResult(r: EnvBuildResult, plan?: BuildPlan): string {
@@ -122,9 +112,11 @@ function fmtDuration(s: number): string {
   return s < 60 ? `${s.toFixed(1)} s` : `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s`;
 }
 
-export async function dockerfile(o: BuildOpts): Promise<void> {
-  const plan = await planFromOptions(o);
-  process.stdout.write(renderVariantDockerfile(plan, await contextSource(plan)));
+export async function dockerfile(o: BuildOpts, deps: Pick<Deps, 'stdout' | 'cwd'>): Promise<CommandResult> {
+  const plan = await planFromOptions(o, deps.cwd);
+  const text = renderVariantDockerfile(plan, await contextSource(plan));
+  deps.stdout.write(text);
+  return { exitCode: 0, data: text };
 }
 
 async function inspectPydbg(engine: Engine, ref: string): Promise<ImageInfo> {
@@ -136,8 +128,8 @@ async function inspectPydbg(engine: Engine, ref: string): Promise<ImageInfo> {
   return info;
 }
 
-export async function list(o: { json?: boolean }): Promise<void> {
-  const engine = new DockerEngine();
+export async function list(o: { json?: boolean }, deps: Pick<Deps, 'engine' | 'stdout'>): Promise<CommandResult> {
+  const engine = deps.engine();
   await engine.ping();
   const images = (await engine.findImages({ [LABEL.kind]: 'variant' })).sort((a, b) => (a.labels[LABEL.image] ?? '').localeCompare(b.labels[LABEL.image] ?? ''));
   const rows = images.map((i) => ({
@@ -150,19 +142,20 @@ export async function list(o: { json?: boolean }): Promise<void> {
     verified: JSON.parse(i.labels[LABEL.verified] ?? '{}') as Record<string, unknown>,
   }));
   if (o.json) {
-    process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
-    return;
+    writeJson(deps.stdout, rows);
+    return { exitCode: 0, data: rows };
   }
   if (rows.length === 0) {
-    process.stdout.write("no pydbg images yet; build one with 'pydbg env build --variant debug --python 3.13'\n");
-    return;
+    deps.stdout.write("no pydbg images yet; build one with 'pydbg env build --variant debug --python 3.13'\n");
+    return { exitCode: 0, data: rows };
   }
   const table = [['IMAGE', 'PYTHON', 'VARIANT', 'ARCH', 'SIZE', 'AGE', 'VERIFIED']];
   for (const r of rows) {
     table.push([r.image, r.python ?? '', r.variant ?? '', r.arch ?? '', fmtSize(r.size), fmtAge(r.created), shortVerified(r.verified)]);
   }
   const widths = table[0]!.map((_, c) => Math.max(...table.map((row) => row[c]!.length)));
-  process.stdout.write(`${table.map((row) => row.map((cell, c) => (c === row.length - 1 ? cell : cell.padEnd(widths[c]!))).join('  ')).join('\n')}\n`);
+  deps.stdout.write(`${table.map((row) => row.map((cell, c) => (c === row.length - 1 ? cell : cell.padEnd(widths[c]!))).join('  ')).join('\n')}\n`);
+  return { exitCode: 0, data: rows };
 }
 
 function shortVerified(v: Record<string, unknown>): string {
@@ -187,16 +180,16 @@ function fmtAge(iso: string): string {
   return `${Math.round(s / 86400)} d`;
 }
 
-export async function inspect(ref: string, o: { json?: boolean }): Promise<void> {
-  const engine = new DockerEngine();
-  const info = await inspectPydbg(engine, ref);
+export async function inspect(o: { image: string; json?: boolean }, deps: Pick<Deps, 'engine' | 'stdout'>): Promise<CommandResult> {
+  const info = await inspectPydbg(deps.engine(), o.image);
   const probe = await readFile(join(buildsDir(), (info.labels[LABEL.image] ?? '').replace(/^.*:/, ''), 'probe.json'), 'utf8')
     .then((t) => JSON.parse(t) as unknown)
     .catch(() => undefined);
   const provenance = Object.fromEntries(Object.entries(info.labels).filter(([k]) => k.startsWith('io.pydbg.')));
+  const data = { id: info.id, tags: info.tags, created: info.created, size: info.size, os: info.os, architecture: info.architecture, labels: provenance, probe };
   if (o.json) {
-    process.stdout.write(`${JSON.stringify({ id: info.id, tags: info.tags, created: info.created, size: info.size, os: info.os, architecture: info.architecture, labels: provenance, probe }, null, 2)}\n`);
-    return;
+    writeJson(deps.stdout, data);
+    return { exitCode: 0, data };
   }
   const lines = [`${info.tags.join(', ') || info.id}`, `  id            ${info.id}`, `  platform      ${info.os}/${info.architecture}`, `  size          ${fmtSize(info.size)}`, `  created       ${info.created}`];
   for (const [k, v] of Object.entries(provenance)) {
@@ -204,11 +197,15 @@ export async function inspect(ref: string, o: { json?: boolean }): Promise<void>
     lines.push(`  ${k.replace(/^io\.pydbg\./, '').padEnd(14)}${v}`);
   }
   lines.push(`  verified      ${formatVerified(JSON.parse(info.labels[LABEL.verified] ?? '{}'))}`);
-  process.stdout.write(`${lines.join('\n')}\n`);
+  deps.stdout.write(`${lines.join('\n')}\n`);
+  return { exitCode: 0, data };
 }
 
-export async function rm(refs: string[], o: { all?: boolean }): Promise<void> {
-  const engine = new DockerEngine();
+export async function rm(o: { images?: string[]; all?: boolean }, deps: Pick<Deps, 'engine' | 'stdout'>): Promise<CommandResult> {
+  const refs = o.images ?? [];
+  if (o.all && refs.length) throw usageError('give image names or --all, not both', "'pydbg env rm --all' removes every pydbg image");
+  if (!o.all && refs.length === 0) throw usageError('name the image(s) to remove, or pass --all', "see 'pydbg env list'");
+  const engine = deps.engine();
   await engine.ping();
   let targets: ImageInfo[] = [];
   if (o.all) {
@@ -216,13 +213,13 @@ export async function rm(refs: string[], o: { all?: boolean }): Promise<void> {
     const order = ['ext', 'runtime', 'variant', 'buildpython', 'xbuild', 'deps', 'base'];
     for (const kind of order) targets.push(...(await engine.findImages({ [LABEL.kind]: kind })));
   } else {
-    if (refs.length === 0) throw usageError('name the image(s) to remove, or pass --all');
     for (const r of refs) targets.push(await inspectPydbg(engine, r));
   }
   targets = targets.filter((t, i) => targets.findIndex((u) => u.id === t.id) === i);
   for (const t of targets) {
     for (const tag of t.tags) await engine.removeImage(tag);
     await engine.removeImage(t.id);
-    process.stdout.write(`removed ${t.tags[0] ?? t.id}\n`);
+    deps.stdout.write(`removed ${t.tags[0] ?? t.id}\n`);
   }
+  return { exitCode: 0, data: targets.map((t) => t.tags[0] ?? t.id) };
 }

@@ -1,111 +1,95 @@
+/**
+ * `pydbg run` and `pydbg shell`: resolve the project once (pydbg.yaml, the extension, every
+ * target), then hand one validated RunRequest to the execution layer.
+ */
 import { writeFile } from 'node:fs/promises';
-import { loadConfig } from '../../project/config.js';
-import { DockerEngine } from '../../engine/docker.js';
-import { ExitCode, InterruptedError, PydbgError, usageError } from '../../errors.js';
-import { runProject, type RunInput, type RunResult } from '../../exec/run.js';
-import { StderrProgress } from '../progress.js';
-import { resolve } from 'node:path';
+import { runProject } from '../../exec/run.js';
+import type { RunIO, RunRequest, RunResult } from '../../exec/types.js';
+import { usageError } from '../../errors.js';
+import { namedRepro, resolveProject, type ProjectInput, type ResolvedProject } from '../../project/project.js';
+import { resolveIn, withTimeout, writeJson, type CommandResult, type Deps } from '../deps.js';
 
-export interface RunOpts {
+/** What run/shell/check share, already validated (bytes, nano-CPUs, seconds, an env record). */
+export interface ProjectOpts {
   variant?: string;
   python?: string;
   arch?: string;
   board?: string;
-  project: string;
+  project?: string;
   config?: string;
   build?: boolean;
   network?: boolean;
   rw?: boolean;
-  timeout?: string;
-  memory: string;
-  cpus?: string;
+  /** seconds */
+  timeout?: number;
+  /** bytes */
+  memory?: number;
+  /** NanoCPUs */
+  cpus?: number;
   user?: string;
-  env?: string[];
+  env?: Record<string, string>;
   quiet?: boolean;
-  repro?: string;
+}
+
+export interface RunOpts extends ProjectOpts {
+  command?: string[];
+  reproName?: string;
   gdb?: boolean;
   core?: boolean;
-  json?: string;
+  json?: boolean;
+  jsonOut?: string;
 }
 
-export function withTimeout(signal: AbortSignal, timeout: string | undefined, fallback?: number): { signal: AbortSignal; clear: () => void } {
-  const secs = timeout !== undefined ? Number(timeout) : fallback;
-  if (secs === undefined) return { signal, clear: () => {} };
-  if (!Number.isFinite(secs) || secs <= 0) throw usageError(`--timeout must be a positive number of seconds, not '${timeout}'`);
-  const t = new AbortController();
-  const timer = setTimeout(() => t.abort(new InterruptedError('timeout', `the command ran longer than ${secs} s; the container was stopped and removed`)), secs * 1000);
-  return { signal: AbortSignal.any([signal, t.signal]), clear: () => clearTimeout(timer) };
+export function projectInput(o: ProjectOpts, deps: Pick<Deps, 'cwd'>): ProjectInput {
+  return { projectDir: resolveIn(deps, o.project ?? '.')!, configPath: resolveIn(deps, o.config), variant: o.variant, python: o.python, arch: o.arch, board: o.board };
 }
 
-async function execute(input: RunInput, o: RunOpts, signal: AbortSignal, configTimeout?: number): Promise<RunResult[]> {
-  const progress = new StderrProgress(process.stderr, o.quiet);
-  const t = withTimeout(signal, o.timeout, configTimeout);
-  // With --json -, stdout carries the JSON: the command's own stdout goes to stderr.
-  const stdout = o.json === '-' ? process.stderr : process.stdout;
+/** The RunRequest fields every project command shares. */
+export function baseRequest(o: ProjectOpts): Omit<RunRequest, 'argv'> {
+  return { build: o.build, network: o.network, rw: o.rw, memoryBytes: o.memory, nanoCpus: o.cpus, user: o.user, env: o.env };
+}
+
+/** Either `--repro NAME` or a command after --: checked before anything is read. */
+export function requireCommand(o: Pick<RunOpts, 'command' | 'reproName'>): void {
+  const command = o.command ?? [];
+  if (o.reproName !== undefined && command.length) {
+    throw usageError('give either --repro NAME or a command, not both', `pydbg run --repro ${o.reproName}   or   pydbg run -- ${command.join(' ')}`);
+  }
+  if (o.reproName === undefined && command.length === 0) throw usageError('no command given', 'usage: pydbg run [options] -- python repro.py   (or --repro NAME)');
+}
+
+/** The command: `--repro NAME` from pydbg.yaml (shell words, no shell) or the words after --. */
+export function runArgv(project: ResolvedProject, o: Pick<RunOpts, 'command' | 'reproName'>): string[] {
+  requireCommand(o);
+  return o.reproName !== undefined ? namedRepro(project.config, o.reproName, project.configPath) : o.command!;
+}
+
+async function execute(project: ResolvedProject, req: RunRequest, o: ProjectOpts, deps: Deps, stdout: NodeJS.WritableStream, timeout: number | undefined): Promise<RunResult[]> {
+  const progress = deps.progress(o.quiet);
+  const t = withTimeout(deps.signal, timeout, (s) => `the command ran longer than ${s} s; the container was stopped and removed`);
+  const io: RunIO = { engine: deps.engine(), progress, signal: t.signal, stdout, stderr: deps.stderr, stdin: deps.stdin, tty: deps.tty };
   try {
-    return await runProject(input, {
-      engine: new DockerEngine(),
-      progress,
-      signal: t.signal,
-      stdout,
-      stderr: process.stderr,
-      stdin: process.stdin,
-      tty: Boolean(process.stdin.isTTY && process.stdout.isTTY),
-    });
+    return await runProject(project, req, io);
   } finally {
     t.clear();
     progress.stop();
   }
 }
 
-export function baseInput(o: RunOpts): RunInput {
-  return {
-    projectDir: resolve(o.project),
-    argv: [],
-    variant: o.variant,
-    python: o.python,
-    arch: o.arch,
-    board: o.board,
-    configPath: o.config ? resolve(o.config) : undefined,
-    build: o.build,
-    network: o.network,
-    rw: o.rw,
-    memory: o.memory,
-    cpus: o.cpus !== undefined ? Number(o.cpus) : undefined,
-    user: o.user,
-    env: o.env,
-  };
+export async function run(o: RunOpts, deps: Deps): Promise<CommandResult> {
+  requireCommand(o);
+  const project = await resolveProject(projectInput(o, deps));
+  const req: RunRequest = { ...baseRequest(o), argv: runArgv(project, o), gdb: o.gdb, core: o.core };
+  // with --json, stdout carries the JSON: the command's own stdout goes to stderr
+  const results = await execute(project, req, o, deps, o.json ? deps.stderr : deps.stdout, o.timeout ?? project.config.timeout);
+  const data = results.length === 1 ? results[0] : results;
+  if (o.json) writeJson(deps.stdout, data);
+  if (o.jsonOut) await writeFile(resolveIn(deps, o.jsonOut)!, `${JSON.stringify(data, null, 2)}\n`);
+  return { exitCode: results.find((r) => r.exitCode !== 0)?.exitCode ?? 0, data };
 }
 
-export async function run(command: string[], o: RunOpts, signal: AbortSignal): Promise<void> {
-  const input = baseInput(o);
-  const { config } = await loadConfig(input.projectDir, input.configPath);
-  if (o.repro) {
-    if (command.length) throw usageError('give either --repro NAME or a command, not both');
-    const cmd = config.repros?.[o.repro];
-    if (!cmd) {
-      const known = Object.keys(config.repros ?? {});
-      throw new PydbgError(ExitCode.CONFIG, `no repro named '${o.repro}' in pydbg.yaml`, { hint: known.length ? `known repros: ${known.join(', ')}` : 'add one under repros: in pydbg.yaml' });
-    }
-    input.argv = ['sh', '-c', cmd];
-  } else {
-    input.argv = command;
-  }
-  if (input.argv.length === 0) throw usageError('no command given', "usage: pydbg run [options] -- python repro.py   (or --repro NAME)");
-  input.gdb = o.gdb;
-  input.core = o.core;
-  const results = await execute(input, o, signal, config.timeout);
-  const failed = results.find((r) => r.exitCode !== 0);
-  if (o.json) {
-    const text = `${JSON.stringify(results.length === 1 ? results[0] : results, null, 2)}\n`;
-    if (o.json === '-') process.stdout.write(text);
-    else await writeFile(o.json, text);
-  }
-  process.exitCode = failed?.exitCode ?? 0;
-}
-
-export async function shell(o: RunOpts, signal: AbortSignal): Promise<void> {
-  const input = { ...baseInput(o), shell: true };
-  const results = await execute(input, o, signal);
-  process.exitCode = results[0]?.exitCode ?? 0;
+export async function shell(o: ProjectOpts, deps: Deps): Promise<CommandResult> {
+  const project = await resolveProject(projectInput(o, deps));
+  const results = await execute(project, { ...baseRequest(o), argv: [], shell: true }, o, deps, deps.stdout, o.timeout);
+  return { exitCode: results[0]?.exitCode ?? 0, data: results };
 }

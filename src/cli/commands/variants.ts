@@ -1,7 +1,8 @@
 import { isAvailable, rangeText, VARIANTS } from '../../catalogue/variants.js';
 import { SUPPORTED_MINORS, DEFAULT_RELEASE } from '../../catalogue/versions.js';
+import { writeJson, type CommandResult, type Deps } from '../deps.js';
 
-export async function variants(o: { json?: boolean }): Promise<void> {
+export async function variants(o: { json?: boolean }, deps: Pick<Deps, 'stdout'>): Promise<CommandResult> {
   const rows = VARIANTS.map((v) => ({
     name: v.name,
     versions: rangeText(v),
@@ -13,14 +14,16 @@ export async function variants(o: { json?: boolean }): Promise<void> {
     purpose: v.purpose,
     ...(v.rangeReason ? { note: v.rangeReason } : {}),
   }));
+  const data = { variants: rows, pythons: DEFAULT_RELEASE };
   if (o.json) {
-    process.stdout.write(`${JSON.stringify({ variants: rows, pythons: DEFAULT_RELEASE }, null, 2)}\n`);
-    return;
+    writeJson(deps.stdout, data);
+    return { exitCode: 0, data };
   }
   const w = Math.max(...rows.map((r) => r.name.length));
   const lines = rows.map(
     (r) => `${r.name.padEnd(w)}  ${r.versions.padEnd(6)}  ${r.builds}\n${' '.repeat(w + 10)}${r.purpose}${r.note ? ` (${r.note})` : ''}`,
   );
-  process.stdout.write(`${lines.join('\n')}\n\nCompose with commas, e.g. --variant debug,trace-refs or freethreaded,debug.\n`);
-  process.stdout.write(`CPython versions: ${Object.entries(DEFAULT_RELEASE).map(([m, r]) => `${m} (→ ${r})`).join(', ')}\n`);
+  deps.stdout.write(`${lines.join('\n')}\n\nCompose with commas, e.g. --variant debug,trace-refs or freethreaded,debug.\n`);
+  deps.stdout.write(`CPython versions: ${Object.entries(DEFAULT_RELEASE).map(([m, r]) => `${m} (→ ${r})`).join(', ')}\n`);
+  return { exitCode: 0, data };
 }

@@ -1,0 +1,182 @@
+/**
+ * The CLI as data: every command and every option, described once. parse.ts builds commander from
+ * these tables; tests read them; README's flag mentions follow them. An option lists the commands
+ * that share it (`on`), with per-command wording where the meaning is the same but the default
+ * differs. `parse` validates (validate.ts) and converts the raw text; a repeatable option collects
+ * into a list or, for NAME=VALUE pairs, a record.
+ */
+import * as v from './validate.js';
+
+export const COMMAND_IDS = ['variants', 'env build', 'env dockerfile', 'env list', 'env inspect', 'env rm', 'run', 'check', 'shell', 'boards', 'doctor'] as const;
+export type CommandId = (typeof COMMAND_IDS)[number];
+
+export { ANALYSIS_NAMES } from './validate.js';
+
+export interface ArgSpec {
+  /** commander syntax: <name>, [name], [name...] */
+  syntax: string;
+  description: string;
+  parse?: (raw: string) => unknown;
+}
+
+export interface CommandSpec {
+  id: CommandId;
+  description: string;
+  alias?: string;
+  args?: ArgSpec[];
+  /** everything after the first operand belongs to the user's command */
+  passThrough?: boolean;
+  /** needs the Docker engine (main.ts loads the engine module alongside the command's) */
+  engine?: boolean;
+  examples: string[];
+}
+
+export interface OptionSpec {
+  /** the property name in parsed options */
+  key: string;
+  flags: string;
+  description: string;
+  /** the raw default: shown in help, parsed like a typed value */
+  default?: string;
+  parse?: (raw: string, flag: string) => unknown;
+  repeat?: 'list' | 'record';
+  choices?: readonly string[];
+  /** a value may start with '-' (--configure-arg=--enable-shared); otherwise that is refused */
+  dashValue?: boolean;
+  on: readonly CommandId[];
+  /** same meaning, other words (or flags/default) on some commands */
+  per?: Partial<Record<CommandId, Partial<Pick<OptionSpec, 'flags' | 'description' | 'default'>>>>;
+}
+
+const BUILD: CommandId[] = ['env build', 'env dockerfile'];
+const PROJECT: CommandId[] = ['run', 'check', 'shell'];
+const REPRO: CommandId[] = ['run', 'check'];
+const JSON_SWITCH: CommandId[] = ['variants', 'env build', 'env list', 'env inspect', 'run', 'check', 'boards', 'doctor'];
+
+const path = (raw: string, flag: string) => v.parsePath(raw, flag);
+
+export const OPTIONS: readonly OptionSpec[] = [
+  // ---- what to build: env build / env dockerfile
+  { key: 'variant', flags: '--variant <list>', description: "variant(s), comma-separated (e.g. nopymalloc, debug,trace-refs); see 'pydbg variants'", default: 'debug', on: BUILD },
+  { key: 'python', flags: '--python <version>', description: 'CPython version: MAJOR.MINOR (catalogue default release) or MAJOR.MINOR.MICRO', default: '3.13', on: BUILD },
+  { key: 'arch', flags: '--arch <arch>', description: 'target architecture: amd64 (default), arm64, armv7', on: BUILD },
+  { key: 'board', flags: '--board <name>', description: "a board profile (sets --arch); see 'pydbg boards'", on: BUILD },
+  { key: 'buildMode', flags: '--build-mode <mode>', description: 'ARM targets: cross-compile on x86-64 (default, 3.11+) or build everything under QEMU', choices: ['cross', 'emulated'], on: BUILD },
+  { key: 'configureArg', flags: '--configure-arg <arg>', description: 'extra ./configure argument (repeatable); recorded in the image labels', repeat: 'list', dashValue: true, parse: v.parseDockerfileWord, on: BUILD },
+  { key: 'cflags', flags: '--cflags <flags>', description: "extra CFLAGS, e.g. '-DPy_REF_DEBUG' (repeatable); recorded in the image labels", repeat: 'list', dashValue: true, parse: v.parseDockerfileWord, on: BUILD },
+  { key: 'source', flags: '--source <path>', description: 'build from a local CPython checkout or tarball instead of a pinned release', parse: path, on: BUILD },
+  { key: 'sourceUrl', flags: '--source-url <url>', description: 'build from this tarball URL (needs --sha256)', parse: v.parseSourceUrl, on: BUILD },
+  { key: 'sha256', flags: '--sha256 <hex>', description: 'sha256 of the --source-url tarball (64 hex digits)', parse: v.parseSha256, on: BUILD },
+  { key: 'pip', flags: '--pip <mode>', description: 'where setuptools/wheel come from inside the image', choices: ['offline', 'pypi'], default: 'offline', on: BUILD },
+  { key: 'wheelhouse', flags: '--wheelhouse <dir>', description: 'a directory of wheels made available (offline) inside the image', parse: path, on: BUILD },
+  { key: 'force', flags: '--force', description: 'rebuild even if a verified image with the same inputs exists', on: ['env build'] },
+
+  // ---- where and how to run: run / check / shell
+  { key: 'variant', flags: '--variant <list>', description: 'variant (default: pydbg.yaml, else debug)', on: PROJECT, per: { check: { description: "variant (default: pydbg.yaml's first one the analysis can use, else the analysis's own)" } } },
+  { key: 'python', flags: '--python <version>', description: 'CPython version (default: pydbg.yaml, else 3.13)', on: PROJECT },
+  { key: 'arch', flags: '--arch <arch>', description: 'architecture: amd64 (default), arm64, armv7 (ARM runs under QEMU)', on: PROJECT },
+  { key: 'board', flags: '--board <name>', description: "a board profile: its architecture and QEMU CPU model; see 'pydbg boards'", on: PROJECT },
+  { key: 'project', flags: '-C, --project <dir>', description: 'the project directory (mounted at /src)', default: '.', parse: path, on: PROJECT },
+  { key: 'config', flags: '--config <file>', description: 'pydbg.yaml to use (default: <project>/pydbg.yaml)', parse: path, on: PROJECT },
+  { key: 'build', flags: '--build', description: 'build the variant image if it does not exist', on: PROJECT },
+  { key: 'network', flags: '--network', description: 'give the container network access (default: none)', on: PROJECT },
+  { key: 'rw', flags: '--rw', description: 'mount the project read-write (default: read-only)', on: PROJECT },
+  { key: 'memory', flags: '--memory <size>', description: 'memory limit (k, m, g, t)', default: '8g', parse: v.parseMemory, on: PROJECT },
+  { key: 'cpus', flags: '--cpus <n>', description: 'CPU limit (e.g. 2, 0.5)', parse: v.parseCpus, on: PROJECT },
+  { key: 'user', flags: '--user <uid[:gid]>', description: 'user in the container (default: the project owner, or 1000:1000 when root owns it)', parse: v.parseUser, on: PROJECT },
+  { key: 'env', flags: '-e, --env <NAME=VALUE>', description: 'environment variable in the container (repeatable)', repeat: 'record', parse: v.parseEnvPair, on: PROJECT },
+  { key: 'reproName', flags: '--repro <name>', description: 'run a named repro from pydbg.yaml instead of a command', parse: v.parseName, on: REPRO, per: { check: { description: 'a named repro from pydbg.yaml' } } },
+  { key: 'gdb', flags: '--gdb', description: 'run the command under gdb from the start', on: ['run'] },
+  { key: 'core', flags: '--core', description: 'allow core dumps; with --rw, a core file left in the project is analysed with gdb', on: ['run'] },
+  { key: 'out', flags: '--out <dir>', description: 'where the report and the raw tool output go (default: under ~/.cache/pydbg/reports)', parse: path, on: ['check'] },
+  { key: 'sarif', flags: '--sarif <file>', description: 'also write SARIF 2.1.0 (GitHub code scanning)', parse: path, on: ['check'] },
+  { key: 'junit', flags: '--junit <file>', description: 'also write JUnit XML (one test case per finding)', parse: path, on: ['check'] },
+  { key: 'iterations', flags: '--iterations <n>', description: 'leaks: calls (module:function) or runs (script) per round', parse: (r, f) => v.parseCount(r, f, 1), on: ['check'] },
+  { key: 'rounds', flags: '--rounds <n>', description: 'leaks: counted rounds (every one must leak)', default: '4', parse: (r, f) => v.parseCount(r, f, 1), on: ['check'] },
+  { key: 'warmup', flags: '--warmup <n>', description: 'leaks: warm-up rounds, not counted', default: '2', parse: (r, f) => v.parseCount(r, f, 0), on: ['check'] },
+
+  // ---- shared by several families
+  {
+    key: 'timeout', flags: '--timeout <seconds>', description: 'stop the container after this many seconds (exit 124)', parse: v.parseSeconds, on: ['env build', ...PROJECT],
+    per: { 'env build': { description: 'give up after this many seconds (nothing is left behind; exit 124)' }, run: { description: 'stop the container after this many seconds (exit 124; default: pydbg.yaml timeout)' } },
+  },
+  {
+    key: 'json', flags: '--json', description: 'machine-readable output on stdout', parse: (r) => v.parseJsonSwitch(r), on: JSON_SWITCH,
+    per: {
+      'env build': { description: 'print the result as JSON on stdout' },
+      // '--json -' was the old spelling of the same thing on run and check: still accepted
+      run: { flags: '--json [-]', description: "print the result (exit code, signal, duration, crash frames) as JSON on stdout; the command's own stdout goes to stderr" },
+      check: { flags: '--json [-]', description: 'print the report as JSON on stdout instead of text' },
+    },
+  },
+  {
+    key: 'jsonOut', flags: '--json-out <file>', description: 'also write the result as JSON to FILE', parse: path, on: REPRO,
+    per: { check: { description: 'also write the report as JSON to FILE' } },
+  },
+  { key: 'quiet', flags: '-q, --quiet', description: 'no progress on stderr', on: ['env build', ...PROJECT], per: { run: { description: 'no pydbg progress on stderr' } } },
+  { key: 'all', flags: '--all', description: 'remove every pydbg image: extension builds, project packages, variants, the shared toolchain and base', on: ['env rm'] },
+];
+
+export const COMMANDS: readonly CommandSpec[] = [
+  {
+    id: 'variants', description: 'list the variant catalogue: what each builds, for which CPython versions, and why',
+    examples: ['pydbg variants', 'pydbg variants --json'],
+  },
+  {
+    id: 'env build', description: 'build (or reuse) a verified variant image', engine: true,
+    examples: ['pydbg env build --variant nopymalloc --python 3.13', 'pydbg env build --variant debug,trace-refs --python 3.11 --json', "pydbg env build --variant debug --cflags='-DPy_REF_DEBUG' --configure-arg=--enable-shared", 'pydbg env build --variant debug --arch arm64'],
+  },
+  {
+    id: 'env dockerfile', description: 'print exactly the Dockerfile that `env build` would build',
+    examples: ['pydbg env dockerfile --variant nopymalloc --python 3.13'],
+  },
+  {
+    id: 'env list', alias: 'ls', description: 'list pydbg images: variant, version, arch, size, age, verified properties', engine: true,
+    examples: ['pydbg env list', 'pydbg env ls --json'],
+  },
+  {
+    id: 'env inspect', description: "show an image's provenance and verified properties", engine: true,
+    args: [{ syntax: '<image>', description: 'a tag, an id, or VERSION-VARIANT[-ARCH] (e.g. 3.13.5-nopymalloc)', parse: (r) => v.parseName(r, 'IMAGE') }],
+    examples: ['pydbg env inspect 3.13.5-nopymalloc', 'pydbg env inspect pydbg/cpython:3.13.5-debug-amd64 --json'],
+  },
+  {
+    id: 'env rm', description: 'remove pydbg variant images', engine: true,
+    args: [{ syntax: '[images...]', description: 'tags, ids or VERSION-VARIANT[-ARCH]' }],
+    examples: ['pydbg env rm 3.13.5-nopymalloc', 'pydbg env rm --all'],
+  },
+  {
+    id: 'run', description: "build the project's extension inside a variant and run a command there (exit code = the command's)", engine: true, passThrough: true,
+    args: [{ syntax: '[command...]', description: 'the command to run inside the variant, after --' }],
+    examples: ['pydbg run --variant debug --python 3.13 -- python repro.py', 'pydbg run --variant nopymalloc -- python -m pytest tests/test_leak.py', 'pydbg run --repro leak --json > result.json', 'pydbg run --gdb -e PYTHONMALLOC=malloc -- python repro.py'],
+  },
+  {
+    id: 'check', description: 'run an analysis on a repro inside the right variant; findings in your code first (exit 20 when there are any)', engine: true,
+    args: [
+      { syntax: '<analysis>', description: v.ANALYSIS_NAMES.join(' | '), parse: v.parseAnalysis },
+      { syntax: '[repro...]', description: 'the repro: a script and its arguments (leaks: also module:function); put arguments that start with - after --' },
+    ],
+    examples: ['pydbg check memcheck repro.py', 'pydbg check leaks refleak:search --iterations 200', 'pydbg check asan repro.py --json-out report.json --sarif report.sarif', 'pydbg check memcheck --repro crash --json'],
+  },
+  {
+    id: 'shell', description: 'an interactive shell in the same environment as pydbg run', engine: true,
+    examples: ['pydbg shell --variant trace-refs', 'pydbg shell --python 3.11 --rw'],
+  },
+  {
+    id: 'boards', description: 'list the board profiles: architecture and the QEMU CPU model each one runs with',
+    examples: ['pydbg boards', 'pydbg run --board rpi4 -- python repro.py'],
+  },
+  {
+    id: 'doctor', description: 'check the engine, its API version, disk space, the base image, and QEMU/binfmt state', engine: true,
+    examples: ['pydbg doctor', 'pydbg doctor --json'],
+  },
+];
+
+/** The options of one command, with its per-command wording applied, in table order. */
+export function optionsOf(id: CommandId): OptionSpec[] {
+  return OPTIONS.filter((o) => o.on.includes(id)).map((o) => ({ ...o, ...o.per?.[id] }));
+}
+
+export const commandSpec = (id: CommandId): CommandSpec => COMMANDS.find((c) => c.id === id)!;
+
+/** Command groups (`env`) and their description. */
+export const GROUPS: Record<string, string> = { env: 'build and manage verified debug-interpreter images' };
