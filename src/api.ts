@@ -36,26 +36,8 @@ export interface ApiContext {
   cwd?: string;
 }
 
-export interface BuildOptions {
-  /** variant name(s); default 'debug' */
-  variant?: string | string[];
-  /** MAJOR.MINOR or MAJOR.MINOR.MICRO; default '3.13' */
-  python?: string;
-  arch?: string;
-  board?: string;
-  buildMode?: 'cross' | 'emulated';
-  configureArgs?: string[];
-  cflags?: string[];
-  /** a local CPython checkout or tarball */
-  source?: string;
-  sourceUrl?: string;
-  sha256?: string;
-  pip?: 'offline' | 'pypi';
-  wheelhouse?: string;
-  force?: boolean;
-  /** seconds */
-  timeout?: number;
-}
+/** The CLI's build options as typed values (`configureArgs` for the repeatable --configure-arg). */
+export type BuildOptions = Partial<Omit<BuildOpts, 'json' | 'quiet' | 'configureArg'>> & { configureArgs?: string[] };
 
 export interface ProjectOptions {
   /** default: cwd */
