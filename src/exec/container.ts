@@ -8,7 +8,8 @@ import type { ContainerSpec, Engine } from '../engine/engine.js';
 import { LABEL } from '../container/labels.js';
 import { HELPERS_MOUNT, helper, PROJECT_MOUNT, RUN_HELPERS } from '../container/layout.js';
 import type { GdbMode } from '../container/protocol.js';
-import { BUILD_PYTHONPATH, needsBuildDirOnPath, type ExtBuild } from '../project/detect.js';
+import type { ExtBuild } from '../project/detect.js';
+import { runPythonPath } from '../project/imports.js';
 import type { BuildPlan } from '../project/plan.js';
 import { SIGNAL_NUMBERS } from './crash.js';
 import { rawMode, tee, TailBuffer } from './streams.js';
@@ -36,7 +37,7 @@ export interface SpecInput {
   tty: boolean;
 }
 
-/** Pure: the container spec of a run. Later entries win: pydbg's defaults < pydbg.yaml env < the analysis < -e. */
+/** Pure: the container spec of a run. Later entries win: pydbg's defaults < pydbg.yaml env < the analysis < -e (PYTHONPATH: added to pydbg's). */
 export function runSpec(s: SpecInput): ContainerSpec {
   const { plan, req } = s;
   const env: Record<string, string> = {
@@ -44,13 +45,15 @@ export function runSpec(s: SpecInput): ContainerSpec {
     PYTHONUNBUFFERED: '1',
     PYTHONDONTWRITEBYTECODE: '1',
     HOME: '/tmp',
-    ...(needsBuildDirOnPath(s.ext) ? { PYTHONPATH: BUILD_PYTHONPATH } : {}),
     ...(req.shell ? { PS1: `pydbg ${plan.version.text} ${plan.spec.variants.join(',')}:\\w\\$ ` } : {}),
     ...s.qemuEnv,
     ...(s.configEnv ?? {}),
     ...(req.extraEnv ?? {}),
     ...(req.env ?? {}),
   };
+  // the project's modules import from the extension build (imports.ts); a PYTHONPATH set by pydbg.yaml or -e comes after
+  const pythonPath = runPythonPath(s.ext, env.PYTHONPATH);
+  if (pythonPath !== undefined) env.PYTHONPATH = pythonPath;
   const argv = req.shell ? ['bash'] : req.argv; // not a login shell: /etc/profile would reset PATH
   const cmd = req.gdb && !req.shell ? underGdb(s.interactive ? 'interactive' : 'batch', argv) : underExec(argv);
   return {

@@ -1,6 +1,7 @@
 import type { PydbgConfig } from './config.js';
 import { BUILD_DIR, PROJECT_MOUNT } from '../container/layout.js';
 import { ExitCode, PydbgError } from '../errors.js';
+import { BUILD_STAMP, recordBuildLines } from './imports.js';
 
 /** How the user's extension is built inside the variant. */
 export type ExtBuild =
@@ -55,8 +56,12 @@ export function detectBuild(has: (relPath: string) => boolean, config: PydbgConf
 /** Default flags for the extension: exact lines in gdb and Valgrind. */
 export const DEFAULT_EXT_CFLAGS = '-g -O0 -fno-omit-frame-pointer';
 
-/** The shell script that builds the extension in the container. Pure. */
+/**
+ * The shell script that builds the extension in the container: in a copy of the project at
+ * BUILD_DIR, then it records what the build produced for the run's imports (imports.ts). Pure.
+ */
 export function extBuildScript(build: ExtBuild, py2: boolean): string {
+  if (build.kind === 'none') return 'true';
   const copy = [
     'set -eu',
     `mkdir -p ${BUILD_DIR}`,
@@ -65,38 +70,35 @@ export function extBuildScript(build: ExtBuild, py2: boolean): string {
     // the copy must be readable by whichever user runs it (the project dir may be 0700 and root's)
     `chmod -R u+rwX,go+rX ${BUILD_DIR}`,
     `cd ${BUILD_DIR}`,
+    `touch ${BUILD_STAMP}`,
     'export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_ROOT_USER_ACTION=ignore',
   ];
   const pip = py2
     ? 'python setup.py install'
     : 'python -m pip install --no-deps --no-build-isolation --no-index .';
-  switch (build.kind) {
-    case 'none':
-      return 'true';
-    case 'setup.py':
-      // the classic in-place loop; the build copy is put on PYTHONPATH at run time
-      return [...copy, 'python setup.py build_ext --inplace'].join('\n');
-    case 'pyproject':
-      return [...copy, py2 ? 'python -m pip install --no-deps .' : pip].join('\n');
-    case 'meson':
-      return [
-        ...copy,
-        `python -c 'import mesonpy' 2>/dev/null || { echo "pydbg: meson-python is not installed in the image: add meson-python and ninja to python_packages in pydbg.yaml" >&2; exit 3; }`,
-        pip,
-      ].join('\n');
-    case 'command':
-      return [...copy, build.command].join('\n');
-    case 'sources': {
-      const setup = [
-        'from setuptools import setup, Extension',
-        `setup(name=${JSON.stringify(build.module)}, version="0", ext_modules=[Extension(${JSON.stringify(build.module)}, ${JSON.stringify(build.sources)}, libraries=${JSON.stringify(build.libraries)}, include_dirs=${JSON.stringify(build.includeDirs)})])`,
-      ].join('\n');
-      return [...copy, `cat > .pydbg_setup.py <<'PYDBG_EOF'\n${setup}\nPYDBG_EOF`, 'python .pydbg_setup.py build_ext --inplace'].join('\n');
+  const steps = ((): string[] => {
+    switch (build.kind) {
+      case 'setup.py':
+        // the classic in-place loop, in the copy
+        return ['python setup.py build_ext --inplace'];
+      case 'pyproject':
+        return [py2 ? 'python -m pip install --no-deps .' : pip];
+      case 'meson':
+        return [
+          `python -c 'import mesonpy' 2>/dev/null || { echo "pydbg: meson-python is not installed in the image: add meson-python and ninja to python_packages in pydbg.yaml" >&2; exit 3; }`,
+          pip,
+        ];
+      case 'command':
+        return [build.command];
+      case 'sources': {
+        const setup = [
+          'from setuptools import setup, Extension',
+          `setup(name=${JSON.stringify(build.module)}, version="0", ext_modules=[Extension(${JSON.stringify(build.module)}, ${JSON.stringify(build.sources)}, libraries=${JSON.stringify(build.libraries)}, include_dirs=${JSON.stringify(build.includeDirs)})])`,
+        ].join('\n');
+        return [`cat > .pydbg_setup.py <<'PYDBG_EOF'\n${setup}\nPYDBG_EOF`, 'python .pydbg_setup.py build_ext --inplace'];
+      }
     }
-  }
+  })();
+  // what the build writes must be readable by a non-root run too (a umask, a Makefile's modes)
+  return [...copy, ...steps, ...recordBuildLines(build), `chmod -R go+rX ${BUILD_DIR} 2>/dev/null || true`].join('\n');
 }
-
-/** Kinds whose result is imported from the build directory rather than site-packages. */
-export const needsBuildDirOnPath = (b: ExtBuild) => b.kind === 'command' || b.kind === 'sources' || b.kind === 'setup.py';
-/** PYTHONPATH for those kinds: flat and src/ layouts. */
-export const BUILD_PYTHONPATH = `${BUILD_DIR}:${BUILD_DIR}/src`;

@@ -14,8 +14,11 @@ if os.environ.get('PYTHONPATH'):
         os.environ['PYTHONPATH'] = os.pathsep.join(rest)
     else:
         del os.environ['PYTHONPATH']
-del sys.modules['sitecustomize']
+_me = sys.modules.pop('sitecustomize')
 try:
-    import sitecustomize  # noqa: F401  (the next one on the path, if any)
+    import sitecustomize  # noqa: F401  (the next one on the path, if any: pydbg's site/ in a run)
 except ImportError:
     pass
+# with no other one, this module must be back in sys.modules when it returns (else the import
+# system fails with KeyError: 'sitecustomize')
+sys.modules.setdefault('sitecustomize', _me)
