@@ -17,7 +17,7 @@ import type { BuildPlan } from '../project/plan.js';
 import { TailBuffer } from '../exec/streams.js';
 import { PYDBG_VERSION } from '../version.js';
 import { findCached } from './images.js';
-import { sha256Tree } from './sources.js';
+import { PROJECT_IGNORE, sha256Tree } from './sources.js';
 import type { ExtensionInfo } from '../exec/types.js';
 
 export interface ExtensionInput {
@@ -41,7 +41,7 @@ export async function ensureExtension(engine: Engine, x: ExtensionInput, signal:
   if (ext.kind === 'none') return { kind: 'none', cached: true, image: x.runtime.id, seconds: 0 };
   const cflags = x.config.build?.cflags ?? DEFAULT_EXT_CFLAGS;
   const script = extBuildScript(ext, plan.version.major === 2);
-  const key = extensionKey(x.runtime.id, await sha256Tree(x.projectDir), script, cflags);
+  const key = extensionKey(x.runtime.id, await sha256Tree(x.projectDir, PROJECT_IGNORE), script, cflags);
   const ref = keyedRef(EXT_REPO, key);
   const found = await findCached(engine, 'ext', key, ref);
   if (found) return { kind: ext.kind, cached: true, image: found.id, seconds: (Date.now() - t0) / 1000 };

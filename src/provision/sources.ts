@@ -67,9 +67,9 @@ export async function sha256File(path: string): Promise<string> {
 }
 
 /** Content hash of a source tree: sorted relative paths and their bytes; build artefacts skipped. */
-export async function sha256Tree(root: string): Promise<string> {
+export async function sha256Tree(root: string, ignore: RegExp = TREE_IGNORE): Promise<string> {
   const h = createHash('sha256');
-  for (const file of await listTree(root)) {
+  for (const file of await listTree(root, ignore)) {
     h.update(`${relative(root, file)}\0`);
     h.update(await readFile(file));
     h.update('\0');
@@ -78,13 +78,19 @@ export async function sha256Tree(root: string): Promise<string> {
 }
 
 export const TREE_IGNORE = /(^|\/)(\.git|__pycache__|build)(\/|$)|\.(o|a|so|pyc)$/;
+/**
+ * What the extension build's copy leaves out (detect.ts: `tar --exclude=./.git --exclude=./build
+ * --exclude=./.pydbg --exclude='*.o' --exclude='*.so' --exclude=__pycache__`): the same files must be
+ * left out of its cache key, and nothing else (an edit under mypkg/build/ must rebuild).
+ */
+export const PROJECT_IGNORE = /^(\.git|build|\.pydbg)(\/|$)|(^|\/)__pycache__(\/|$)|\.(o|so)$/;
 
-async function listTree(root: string): Promise<string[]> {
+async function listTree(root: string, ignore: RegExp): Promise<string[]> {
   const out: string[] = [];
   async function walk(dir: string) {
     for (const ent of await readdir(dir, { withFileTypes: true })) {
       const p = join(dir, ent.name);
-      if (TREE_IGNORE.test(relative(root, p))) continue;
+      if (ignore.test(relative(root, p))) continue;
       if (ent.isDirectory()) await walk(p);
       else if (ent.isFile()) out.push(p);
     }

@@ -72,3 +72,18 @@ describe('a repro has one meaning: shell words, no shell', () => {
     expect(namedRepro({ repros: { crash: "python crash.py 'a b'" } }, 'crash')).toEqual(['python', 'crash.py', 'a b']);
   });
 });
+
+describe("the extension's cache key covers what the build copies", () => {
+  it('an edit under a nested build/ directory changes the key; top-level build/, .git and objects do not', async () => {
+    const { sha256Tree, PROJECT_IGNORE } = await import('../../src/provision/sources.js');
+    const dir = await project(undefined, { 'setup.py': '', 'mypkg/build/gen.c': 'int a;', 'build/lib/x.so': 'x', '.git/HEAD': 'ref', 'mypkg/m.o': 'o' });
+    const key = () => sha256Tree(dir, PROJECT_IGNORE);
+    const before = await key();
+    await writeFile(join(dir, 'build/lib/x.so'), 'changed');
+    await writeFile(join(dir, '.git/HEAD'), 'changed');
+    await writeFile(join(dir, 'mypkg/m.o'), 'changed');
+    expect(await key()).toBe(before);
+    await writeFile(join(dir, 'mypkg/build/gen.c'), 'int b;');
+    expect(await key()).not.toBe(before);
+  });
+});
