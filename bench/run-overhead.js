@@ -77,9 +77,9 @@ if (process.env.BENCH_MEMCHECK !== '0') {
   const warm = await execa(process.execPath, [CLI, 'run', '-q', ...mv, '-C', oob, '--json', '-', '--', 'true'], { reject: false });
   const extImage = JSON.parse(warm.stdout).image;
   const valgrind = ['valgrind', '--tool=memcheck', '--xml=yes', '--xml-file=/tmp/m.%p.xml', '--log-file=/tmp/m.%p.log', '--leak-check=full',
-    '--show-leak-kinds=definite,indirect,possible', '--errors-for-leak-kinds=definite', '--track-origins=yes', '--num-callers=40',
+    '--show-leak-kinds=all', '--errors-for-leak-kinds=definite', '--track-origins=yes', '--num-callers=40',
     '--child-silent-after-fork=yes', '--suppressions=/opt/pydbg/valgrind-python.supp', 'python', 'repro.py'];
-  const byHand = ['run', '--rm', '--init', '--network', 'none', '-u', '1000:1000', '-e', 'HOME=/tmp', '-e', 'PYTHONPATH=/pydbg/build:/pydbg/build/src',
+  const byHand = ['run', '--rm', '--init', '--network', 'none', '-u', '1000:1000', '-e', 'HOME=/tmp', '-e', 'PYTHONMALLOC=malloc', '-e', 'PYTHONPATH=/pydbg/build:/pydbg/build/src',
     '-v', `${oob}:/src:ro`, '-w', '/src', extImage, ...valgrind];
   const p = [];
   const h = [];

@@ -46,7 +46,7 @@ describe('memcheck', () => {
     expect(r.status).toBe('complete');
     expect(r.userFindings.map((f) => [f.kind, f.userFrame?.file, f.userFrame?.line])).toEqual([['InvalidWrite', 'oob.c', 7]]);
     expect(r.rawFiles).toEqual([`${OUT}/memcheck.12.log`, `${OUT}/memcheck.12.xml`]);
-    expect(r.summary).toEqual({ processes: 1 });
+    expect(r.summary).toEqual({ processes: 1, heldAtExit: { yourCode: {}, elsewhere: {}, findings: [] } });
   });
   it('a report cut short is partial; no XML at all is a tool failure', () => {
     const cut = XML.slice(0, XML.indexOf('</error>') + 200);
