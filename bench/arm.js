@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { contextSource, envBuild } from '../dist/provision/variant.js';
-import { planBuild } from '../dist/project/plan.js';
+import { planVariant } from '../dist/project/plan.js';
 import { DockerEngine } from '../dist/engine/docker.js';
 import { buildPythonRef } from '../dist/container/refs.js';
 
@@ -40,14 +40,14 @@ async function timed(name, fn) {
   log(`${name}: ${s.toFixed(1)} s`);
   return [s, r];
 }
-const build = (arch, buildMode, force) => envBuild(planBuild({ variant, python, arch, buildMode }), { engine, progress: quiet, signal, force });
+const build = (arch, buildMode, force) => envBuild(planVariant({ variant, python, arch, buildMode }), { engine, progress: quiet, signal, force });
 
 await timed('prepare amd64 (not measured)', () => build('amd64', undefined, false));
 await timed('prepare arm64 cross (not measured)', () => build('arm64', undefined, false));
 
 const [x86] = await timed(`amd64 ${python} ${variant} --force`, () => build('amd64', undefined, true));
 const [cross] = await timed(`arm64 ${python} ${variant} cross --force`, () => build('arm64', undefined, true));
-const plan = planBuild({ variant, python, arch: 'arm64' });
+const plan = planVariant({ variant, python, arch: 'arm64' });
 const bpRef = buildPythonRef(plan.host, plan.version, (await contextSource(plan)).sha256);
 await engine.removeImage(bpRef, { force: true });
 log(`removed ${bpRef}`);

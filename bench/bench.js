@@ -7,7 +7,7 @@ import { execa } from 'execa';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { envBuild } from '../dist/provision/variant.js';
-import { planBuild } from '../dist/project/plan.js';
+import { planVariant } from '../dist/project/plan.js';
 import { DockerEngine } from '../dist/engine/docker.js';
 import { materialiseSource } from '../dist/provision/sources.js';
 import { renderDepsDockerfile } from '../dist/render/dockerfile.js';
@@ -35,11 +35,11 @@ async function timed(name, fn) {
 
 async function pydbgCold(variant) {
   return timed(`pydbg env build --force ${variant} ${python}`, () =>
-    envBuild(planBuild({ variant, python }), { engine, progress: quiet, signal, force: true }));
+    envBuild(planVariant({ variant, python }), { engine, progress: quiet, signal, force: true }));
 }
 
 async function rawBuild(variant, tarball) {
-  const plan = planBuild({ variant, python });
+  const plan = planVariant({ variant, python });
   const args = plan.spec.configureArgs.join(' ') + (plan.spec.cflags.length ? ` CFLAGS='${plan.spec.cflags.join(' ')}'` : '');
   const script = `mkdir /b && tar xf /src.tar -C /b --strip-components=1 && cd /b && ./configure ${args} >/dev/null && make -j"$(nproc)" >/dev/null`;
   return timed(`raw configure && make (${variant})`, () =>
@@ -57,14 +57,14 @@ async function aptLayer() {
 }
 
 // Make sure base, toolchain and source exist (first build, not measured).
-await timed('prepare (base, toolchain layer, source)', () => envBuild(planBuild({ variant: variantA, python }), { engine, progress: quiet, signal }));
-const src = await materialiseSource(planBuild({ variant: variantA, python }).source);
+await timed('prepare (base, toolchain layer, source)', () => envBuild(planVariant({ variant: variantA, python }), { engine, progress: quiet, signal }));
+const src = await materialiseSource(planVariant({ variant: variantA, python }).source);
 
 const [coldA] = await pydbgCold(variantA);
 const [rawA] = await rawBuild(variantA, src.path);
 const [coldB] = await pydbgCold(variantB);
 const [rawB] = await rawBuild(variantB, src.path);
-const [warm] = await timed('warm env build (in-process)', () => envBuild(planBuild({ variant: variantA, python }), { engine, progress: quiet, signal }));
+const [warm] = await timed('warm env build (in-process)', () => envBuild(planVariant({ variant: variantA, python }), { engine, progress: quiet, signal }));
 const [warmCli] = await timed('warm env build (CLI process)', () => execa(process.execPath, [join(ROOT, 'bin', 'pydbg.js'), 'env', 'build', '--variant', variantA, '--python', python, '-q']));
 const apt = await aptLayer();
 

@@ -3,7 +3,7 @@
  * parse of the files its tool wrote. The orchestrator (check.ts) does every bit of I/O: it reads
  * the declared output files, hands their contents to `parse`, and writes what parse returns.
  */
-import type { BuildPlan } from '../project/plan.js';
+import type { VariantPlan } from '../project/plan.js';
 import type { RunResult } from '../exec/types.js';
 import { signalOf } from '../exec/crash.js';
 import type { AnalysisReport } from './types.js';
@@ -21,7 +21,7 @@ export interface CheckOptions {
 }
 
 export interface CommandContext {
-  plan: BuildPlan;
+  plan: VariantPlan;
   /** the repro's words: a script and its arguments, module:function (leaks), or a command */
   repro: string[];
   options: CheckOptions;
@@ -38,7 +38,7 @@ export interface CommandPlan {
 }
 
 export interface ParseContext {
-  plan: BuildPlan;
+  plan: VariantPlan;
   run: RunResult;
   repro: string[];
   /** where the raw files and artefacts end up on the host (for rawFiles and messages only: parse does no I/O) */
@@ -67,7 +67,7 @@ export interface Analysis {
   readonly defaultVariant: string;
   /** short descriptions of the finding kinds this analysis reports (SARIF rule text) */
   readonly rules?: Readonly<Record<string, string>>;
-  unavailable(plan: BuildPlan): Refusal | undefined;
+  unavailable(plan: VariantPlan): Refusal | undefined;
   /** may throw a usage error for a repro it cannot run; called before any engine call */
   command(ctx: CommandContext): CommandPlan;
   /** pure: file name → content (only the files matching `outputs`) → the report's body */

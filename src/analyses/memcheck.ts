@@ -4,7 +4,7 @@ import { cmpMinor } from '../catalogue/versions.js';
 import { OUT_MOUNT, SUPPRESSIONS } from '../container/layout.js';
 import { ExitCode, PydbgError } from '../errors.js';
 import { toProjectPath } from '../exec/crash.js';
-import type { BuildPlan } from '../project/plan.js';
+import type { VariantPlan } from '../project/plan.js';
 import { lookHint, matching, partialReason, reproArgv, type Analysis, type Refusal } from './analysis.js';
 import { frameText, groupFindings, type Finding, type Frame } from './types.js';
 
@@ -207,7 +207,7 @@ export function heldAtExitText(h: HeldAtExit, top = 5): string | undefined {
 }
 
 /** Valgrind cannot run ASan builds, and mimalloc (free-threaded) hides every allocation from it. */
-export function valgrindUnusable(plan: BuildPlan): Refusal | undefined {
+export function valgrindUnusable(plan: VariantPlan): Refusal | undefined {
   const e = plan.spec.expected;
   const v = plan.version.text;
   if (e.asan) return { message: `Valgrind cannot run an AddressSanitizer build (variant ${plan.spec.variants.join(',')})`, hint: `use 'pydbg check asan' for this variant, or --variant nopymalloc --python ${v}` };
@@ -225,7 +225,7 @@ export function valgrindUnusable(plan: BuildPlan): Refusal | undefined {
  * (3.6+) uses malloc for every domain *without* the hooks, on debug builds too (malloc_debug would
  * keep them). The free-threaded build rejects it (mimalloc): valgrindUnusable refuses that build.
  */
-export function valgrindEnv(plan: BuildPlan): { env: Record<string, string>; notes: string[] } {
+export function valgrindEnv(plan: VariantPlan): { env: Record<string, string>; notes: string[] } {
   const e = plan.spec.expected;
   const v = plan.version;
   if (e.gil_disabled) return { env: {}, notes: [] };

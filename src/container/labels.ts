@@ -2,7 +2,7 @@
  * Image labels: what pydbg writes on every image it makes (provenance, cache key, kind), and the
  * union of image kinds. Pure.
  */
-import type { BuildPlan } from '../project/plan.js';
+import type { VariantPlan } from '../project/plan.js';
 import { PYDBG_VERSION } from '../version.js';
 
 export const LABEL = {
@@ -45,7 +45,7 @@ export interface BaseImage {
 }
 
 export interface ProvenanceInput {
-  plan: BuildPlan;
+  plan: VariantPlan;
   key: string;
   base: BaseImage;
   depsId: string;

@@ -8,9 +8,9 @@ import type { ContainerSpec, Engine } from '../engine/engine.js';
 import { LABEL } from '../container/labels.js';
 import { HELPERS_MOUNT, helper, PROJECT_MOUNT, RUN_HELPERS } from '../container/layout.js';
 import type { GdbMode } from '../container/protocol.js';
-import type { ExtBuild } from '../project/detect.js';
+import type { ExtensionBuild } from '../project/detect.js';
 import { runPythonPath } from '../project/imports.js';
-import type { BuildPlan } from '../project/plan.js';
+import type { VariantPlan } from '../project/plan.js';
 import { SIGNAL_NUMBERS } from './crash.js';
 import { rawMode, tee, TailBuffer } from './streams.js';
 import type { RunIO, RunRequest } from './types.js';
@@ -22,8 +22,8 @@ export const underExec = (argv: string[]) => ['sh', helper('exec.sh'), ...argv];
 export const underGdb = (mode: GdbMode, argv: string[]) => ['sh', helper('exec.sh'), 'sh', helper('gdb-run.sh'), mode, ...argv];
 
 export interface SpecInput {
-  plan: BuildPlan;
-  ext: ExtBuild;
+  plan: VariantPlan;
+  ext: ExtensionBuild;
   image: string;
   req: RunRequest;
   projectDir: string;

@@ -50,7 +50,7 @@ async function runTarget(project: ResolvedProject, target: Target, req: RunReque
     ...(emulated && plan.board ? { QEMU_CPU: plan.board.cpu } : {}),
   };
 
-  const variant = await ensureVariant(plan, { engine, progress, signal: io.signal }, Boolean(req.build));
+  const variant = await ensureVariant(plan, { engine, progress, signal: io.signal }, Boolean(req.buildMissing));
   const runtime = await ensureRuntime(engine, plan, variant, project.config, project.dir, io);
   const started = Date.now();
   const extension = await ensureExtension(engine, { plan, runtime, ext, config: project.config, projectDir: project.dir, qemuEnv }, io.signal, (m) => progress.log(m));

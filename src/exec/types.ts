@@ -1,7 +1,7 @@
 /** What `pydbg run`/`shell`/`check` ask of the execution layer, and what it answers. */
 import type { Engine } from '../engine/engine.js';
 import type { Progress } from '../provision/variant.js';
-import type { ExtBuild } from '../project/detect.js';
+import type { ExtensionBuild } from '../project/detect.js';
 import type { CrashReport } from './crash.js';
 
 /** One run in every target of a resolved project. Every value is already validated (by the CLI or api.ts). */
@@ -10,7 +10,7 @@ export interface RunRequest {
   argv: string[];
   shell?: boolean;
   /** build the variant image when it does not exist (otherwise: exit 13 with the command that builds it) */
-  build?: boolean;
+  buildMissing?: boolean;
   network?: boolean;
   rw?: boolean;
   gdb?: boolean;
@@ -40,7 +40,7 @@ export interface RunIO {
 }
 
 export interface ExtensionInfo {
-  kind: ExtBuild['kind'];
+  kind: ExtensionBuild['kind'];
   cached: boolean;
   image: string;
   seconds: number;

@@ -4,7 +4,7 @@ import { ExitCode, PydbgError } from '../errors.js';
 import { BUILD_STAMP, recordBuildLines } from './imports.js';
 
 /** How the user's extension is built inside the variant. */
-export type ExtBuild =
+export type ExtensionBuild =
   | { kind: 'none'; reason: string }
   | { kind: 'setup.py' | 'pyproject' | 'meson'; marker: string }
   | { kind: 'command'; command: string }
@@ -21,7 +21,7 @@ function notFound(message: string, hint: string) {
  * nothing to build is normal (CPython itself, an installed package): kind 'none'. Only an extension
  * the user configured and that cannot be found is an error.
  */
-export function detectBuild(has: (relPath: string) => boolean, config: PydbgConfig, configPath = 'pydbg.yaml'): ExtBuild {
+export function detectBuild(has: (relPath: string) => boolean, config: PydbgConfig, configPath = 'pydbg.yaml'): ExtensionBuild {
   const b = config.build ?? {};
   const kind = b.kind ?? (b.command ? 'command' : b.sources ? 'sources' : 'auto');
   switch (kind) {
@@ -60,7 +60,7 @@ export const DEFAULT_EXT_CFLAGS = '-g -O0 -fno-omit-frame-pointer';
  * The shell script that builds the extension in the container: in a copy of the project at
  * BUILD_DIR, then it records what the build produced for the run's imports (imports.ts). Pure.
  */
-export function extBuildScript(build: ExtBuild, py2: boolean): string {
+export function extBuildScript(build: ExtensionBuild, py2: boolean): string {
   if (build.kind === 'none') return 'true';
   const copy = [
     'set -eu',

@@ -17,7 +17,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BUILD_DIR, helper, PROJECT_MOUNT, RUN_HELPERS } from '../container/layout.js';
-import type { ExtBuild } from './detect.js';
+import type { ExtensionBuild } from './detect.js';
 
 /** written by the extension build, read by IMPORT_SITE's sitecustomize.py (which assumes BUILD_DIR is next to it) */
 export const BUILD_MANIFEST = '/pydbg/manifest.json';
@@ -37,14 +37,14 @@ export function manifestScript(): string {
 }
 
 /** Kinds that build in the copy itself (their import roots go on sys.path) rather than pip-installing it. */
-export const buildsInPlace = (b: ExtBuild) => b.kind === 'command' || b.kind === 'sources' || b.kind === 'setup.py';
+export const buildsInPlace = (b: ExtensionBuild) => b.kind === 'command' || b.kind === 'sources' || b.kind === 'setup.py';
 
 /**
  * The build script's last lines: record what the build produced. A failure does not fail the build:
  * the run then says it has no manifest and searches BUILD_DIR and BUILD_DIR/src after the script's
  * directory (what pydbg did before the manifest).
  */
-export function recordBuildLines(b: ExtBuild): string[] {
+export function recordBuildLines(b: ExtensionBuild): string[] {
   const args = [BUILD_MANIFEST, BUILD_DIR, PROJECT_MOUNT, BUILD_STAMP, b.kind, buildsInPlace(b) ? '1' : '0'];
   return [
     `cd ${BUILD_DIR}`,
@@ -58,7 +58,7 @@ export function recordBuildLines(b: ExtBuild): string[] {
  * PYTHONPATH of a run: IMPORT_SITE first, then whatever pydbg.yaml or -e set (it adds to pydbg's,
  * rather than replacing it). Without an extension there is nothing to redirect: the user's value.
  */
-export function runPythonPath(ext: ExtBuild, user: string | undefined): string | undefined {
+export function runPythonPath(ext: ExtensionBuild, user: string | undefined): string | undefined {
   if (ext.kind === 'none') return user;
   const rest = user ? user.split(':').filter((p) => p !== IMPORT_SITE) : [];
   return [IMPORT_SITE, ...rest].join(':');

@@ -27,7 +27,7 @@ export interface PlanInput {
   wheelhouse?: string;
 }
 
-export interface BuildPlan {
+export interface VariantPlan {
   arch: ArchDef;
   board?: BoardDef;
   /** the build machine's architecture: pydbg builds on an x86-64 engine */
@@ -57,7 +57,7 @@ function exactVersion(python: string | undefined, where: string, flag: string): 
 }
 
 /** Pure: turn command-line/config input into a build plan, or a one-line error. */
-export function planBuild(input: PlanInput): BuildPlan {
+export function planVariant(input: PlanInput): VariantPlan {
   const { arch, board } = resolveTarget({ arch: input.arch, board: input.board });
   const host = ARCHES.find((a) => a.name === 'amd64')!;
   let version: PyVersion;

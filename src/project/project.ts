@@ -9,8 +9,8 @@ import { join, resolve } from 'node:path';
 import { parse as shellParse } from 'shell-quote';
 import { ExitCode, PydbgError, usageError } from '../errors.js';
 import { asList, loadConfig, type PydbgConfig } from './config.js';
-import { detectBuild, type ExtBuild } from './detect.js';
-import { planBuild, type BuildPlan } from './plan.js';
+import { detectBuild, type ExtensionBuild } from './detect.js';
+import { planVariant, type VariantPlan } from './plan.js';
 
 export interface ProjectInput {
   projectDir: string;
@@ -22,9 +22,9 @@ export interface ProjectInput {
 }
 
 export interface Target {
-  plan: BuildPlan;
+  plan: VariantPlan;
   /** the extension build for this target (free-threaded offline builds fall back from PEP 517 to setup.py) */
-  ext: ExtBuild;
+  ext: ExtensionBuild;
   /** a note to show before running this target */
   note?: string;
 }
@@ -34,7 +34,7 @@ export interface ResolvedProject {
   config: PydbgConfig;
   /** absent when the project has no pydbg.yaml */
   configPath?: string;
-  ext: ExtBuild;
+  ext: ExtensionBuild;
   targets: Target[];
 }
 
@@ -45,7 +45,7 @@ export interface ResolveOptions {
    * analyses: the first configured variant this predicate accepts wins (pydbg.yaml may list
    * several); when it accepts none, defaultVariant is used.
    */
-  acceptsVariant?: (plan: BuildPlan) => boolean;
+  acceptsVariant?: (plan: VariantPlan) => boolean;
   /** analyses run one interpreter: the first target only */
   single?: boolean;
 }
@@ -65,7 +65,7 @@ export async function resolveProject(input: ProjectInput, opts: ResolveOptions =
   const ext = detectBuild((rel) => existsSync(join(dir, rel)), config, configPath ?? 'pydbg.yaml');
   const arch = input.arch ?? config.arch;
   const board = input.board ?? (input.arch ? undefined : config.board);
-  const plan = (variant: string, python: string) => planBuild({ variant, python, arch, board });
+  const plan = (variant: string, python: string) => planVariant({ variant, python, arch, board });
 
   const pythons = input.python ? [input.python] : (asList(config.python) ?? [DEFAULT_PYTHON]);
   let variants = input.variant ? [input.variant] : (asList(config.variant) ?? [opts.defaultVariant ?? DEFAULT_VARIANT]);
@@ -79,7 +79,7 @@ export async function resolveProject(input: ProjectInput, opts: ResolveOptions =
   return { dir, config, configPath, ext, targets };
 }
 
-function targetFor(plan: BuildPlan, ext: ExtBuild, dir: string): Target {
+function targetFor(plan: VariantPlan, ext: ExtensionBuild, dir: string): Target {
   if (ext.kind === 'pyproject' && plan.spec.expected.pip_install === null && existsSync(join(dir, 'setup.py'))) {
     return {
       plan,

@@ -11,9 +11,9 @@ import { LABEL } from '../container/labels.js';
 import { BUILD_DIR, PROJECT_MOUNT } from '../container/layout.js';
 import { EXT_REPO, keyedRef, splitRef } from '../container/refs.js';
 import { ExitCode, PydbgError } from '../errors.js';
-import { DEFAULT_EXT_CFLAGS, extBuildScript, type ExtBuild } from '../project/detect.js';
+import { DEFAULT_EXT_CFLAGS, extBuildScript, type ExtensionBuild } from '../project/detect.js';
 import type { PydbgConfig } from '../project/config.js';
-import type { BuildPlan } from '../project/plan.js';
+import type { VariantPlan } from '../project/plan.js';
 import { TailBuffer } from '../exec/streams.js';
 import { PYDBG_VERSION } from '../version.js';
 import { findCached } from './images.js';
@@ -21,9 +21,9 @@ import { PROJECT_IGNORE, sha256Tree } from './sources.js';
 import type { ExtensionInfo } from '../exec/types.js';
 
 export interface ExtensionInput {
-  plan: BuildPlan;
+  plan: VariantPlan;
   runtime: ImageInfo;
-  ext: ExtBuild;
+  ext: ExtensionBuild;
   config: PydbgConfig;
   projectDir: string;
   /** QEMU variables for an emulated architecture */

@@ -12,7 +12,7 @@ import { baseRef, buildPythonDir, buildPythonRef, depsRef, xbuildRef } from '../
 import { buildsDir } from '../paths.js';
 import { APT_PACKAGES, renderBuildPythonDockerfile, renderDepsDockerfile, renderXbuildDockerfile, type ContextSource } from '../render/dockerfile.js';
 import { ARCHES, type ArchDef } from '../catalogue/arch.js';
-import type { BuildPlan } from '../project/plan.js';
+import type { VariantPlan } from '../project/plan.js';
 import { PYDBG_VERSION } from '../version.js';
 import { ensureBase, presentBase } from './base.js';
 import { packDir } from './context.js';
@@ -32,7 +32,7 @@ export interface Layers {
 }
 
 /** Every shared layer present and current, without building anything (the warm fast path), or undefined. */
-export async function presentLayers(engine: Engine, plan: BuildPlan, src: ContextSource): Promise<Layers | undefined> {
+export async function presentLayers(engine: Engine, plan: VariantPlan, src: ContextSource): Promise<Layers | undefined> {
   const baseHave = await engine.inspectImage(baseRef(plan.arch));
   const depsHave = await engine.inspectImage(depsRef(plan.arch));
   if (!baseHave || !depsHave) return undefined;
@@ -62,7 +62,7 @@ export function xbuildKey(host: ArchDef, hostDepsId: string): string {
 }
 
 /** base → deps for the target; for a cross build also base → deps → xbuild on the build machine. */
-export async function ensureLayers(engine: Engine, plan: BuildPlan, io: BuildIO, progress: Progress): Promise<Layers> {
+export async function ensureLayers(engine: Engine, plan: VariantPlan, io: BuildIO, progress: Progress): Promise<Layers> {
   const foreign = plan.arch.name !== plan.host.name;
   progress.phase(foreign ? `base image (${plan.arch.name})` : 'base image');
   const base = await ensureBase(engine, plan.arch, io);
@@ -100,12 +100,12 @@ async function ensureXbuild(engine: Engine, host: ArchDef, hostDepsId: string, i
   });
 }
 
-export function buildPythonKey(plan: BuildPlan, xbuildId: string, src: ContextSource): string {
+export function buildPythonKey(plan: VariantPlan, xbuildId: string, src: ContextSource): string {
   return contentKey({ schema: KEY_SCHEMA, dockerfile: renderBuildPythonDockerfile(plan.host, plan.version, src), xbuildId, sourceSha: src.sha256 });
 }
 
 /** The build Python of this source on the build machine: built once, shared by every variant and ARM target. */
-export async function ensureBuildPython(engine: Engine, plan: BuildPlan, xbuildId: string, src: MaterialSource, io: BuildIO): Promise<string> {
+export async function ensureBuildPython(engine: Engine, plan: VariantPlan, xbuildId: string, src: MaterialSource, io: BuildIO): Promise<string> {
   const csrc: ContextSource = { kind: src.kind, name: src.name, sha256: src.sha256 };
   const key = buildPythonKey(plan, xbuildId, csrc);
   const ref = buildPythonRef(plan.host, plan.version, src.sha256);

@@ -9,7 +9,7 @@ import { keyedRef, RUNTIME_REPO } from '../container/refs.js';
 import { ExitCode, PydbgError } from '../errors.js';
 import { buildsDir } from '../paths.js';
 import type { PydbgConfig } from '../project/config.js';
-import type { BuildPlan } from '../project/plan.js';
+import type { VariantPlan } from '../project/plan.js';
 import { loadTemplate } from '../render/dockerfile.js';
 import { render, shQuote } from '../render/template.js';
 import { PYDBG_VERSION } from '../version.js';
@@ -45,7 +45,7 @@ export function renderRuntimeDockerfile(p: { variantImage: string; variantId: st
 
 export async function ensureRuntime(
   engine: Engine,
-  plan: BuildPlan,
+  plan: VariantPlan,
   variant: ImageInfo,
   config: PydbgConfig,
   projectDir: string,

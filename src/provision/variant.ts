@@ -18,7 +18,7 @@ import { findCached } from './images.js';
 import { PYDBG_VERSION } from '../version.js';
 import { splitRef } from '../container/refs.js';
 import { packDir, PROBE_FILES, stageVariantContext } from './context.js';
-import type { BuildPlan } from '../project/plan.js';
+import type { VariantPlan } from '../project/plan.js';
 import { runBuild, type BuildIO } from './image-build.js';
 
 export interface Progress {
@@ -44,7 +44,7 @@ export interface EnvBuildResult {
 export type { ProbeReport } from '../container/protocol.js';
 
 /** Everything that decides the image's content, without building or downloading anything. */
-export async function variantKeyParts(plan: BuildPlan, layers: Pick<Layers, 'depsId' | 'xbuildId' | 'buildPythonId'>, src: ContextSource) {
+export async function variantKeyParts(plan: VariantPlan, layers: Pick<Layers, 'depsId' | 'xbuildId' | 'buildPythonId'>, src: ContextSource) {
   const sourceSha = src.sha256;
   const dockerfile = renderVariantDockerfile(plan, src);
   const files: Record<string, string> = {};
@@ -59,12 +59,12 @@ export async function variantKeyParts(plan: BuildPlan, layers: Pick<Layers, 'dep
 }
 
 /** The configure answers a cross build needs (written to pydbg/config.site in the context). */
-export function configSiteFor(plan: BuildPlan): string | undefined {
+export function configSiteFor(plan: VariantPlan): string | undefined {
   return plan.mode === 'cross' ? crossConfigSite(plan.version, plan.arch) : undefined;
 }
 
 /** How the source appears in the build context: what the Dockerfile names and the key covers (hashes a checkout: call once per build). */
-export async function contextSource(plan: BuildPlan): Promise<ContextSource> {
+export async function contextSource(plan: VariantPlan): Promise<ContextSource> {
   const s = plan.source;
   const sha256 = declaredSha256(s) ?? (s.kind === 'tree' ? await sha256Tree(s.path) : await sha256File((s as { path: string }).path));
   return { kind: s.kind === 'tree' ? 'tree' : 'tarball', name: sourceFileName(s), sha256 };
@@ -91,7 +91,7 @@ export interface EnvBuildOptions {
  * `pydbg env build`: base → shared deps layer → variant image, verified in the image by the probe.
  * A warm request (same key) returns without calling `docker build`.
  */
-export async function envBuild(plan: BuildPlan, opts: EnvBuildOptions): Promise<EnvBuildResult> {
+export async function envBuild(plan: VariantPlan, opts: EnvBuildOptions): Promise<EnvBuildResult> {
   const started = Date.now();
   const { engine, progress, signal } = opts;
   const info = await engine.ping();
@@ -235,7 +235,7 @@ export async function envBuild(plan: BuildPlan, opts: EnvBuildOptions): Promise<
 }
 
 /** A run's variant image: the tagged one, or built now when the caller allows it (else exit 13 with the command). */
-export async function ensureVariant(plan: BuildPlan, opts: Omit<EnvBuildOptions, 'force'>, build: boolean): Promise<ImageInfo> {
+export async function ensureVariant(plan: VariantPlan, opts: Omit<EnvBuildOptions, 'force'>, build: boolean): Promise<ImageInfo> {
   const have = await opts.engine.inspectImage(plan.image);
   if (have) return have;
   if (!build) {

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ArchDef } from '../catalogue/arch.js';
-import type { BuildPlan } from '../project/plan.js';
+import type { VariantPlan } from '../project/plan.js';
 import type { PyVersion } from '../catalogue/versions.js';
 import { PACKAGE_ROOT, PYDBG_VERSION } from '../version.js';
 import { render, shQuote } from './template.js';
@@ -111,7 +111,7 @@ export interface ContextSource {
   sha256: string;
 }
 
-function variantVars(plan: BuildPlan, src: ContextSource): Record<string, string> {
+function variantVars(plan: VariantPlan, src: ContextSource): Record<string, string> {
   const env: Record<string, string> = {
     PYDBG_PYTHON: plan.version.text,
     PYDBG_VARIANT: plan.spec.variants.join(','),
@@ -160,7 +160,7 @@ export function renderBuildPythonDockerfile(host: ArchDef, version: Pick<PyVersi
 }
 
 /** The variant's Dockerfile: native (and --build-mode emulated) builds, or the two-stage cross build. */
-export function renderVariantDockerfile(plan: BuildPlan, src: ContextSource): string {
+export function renderVariantDockerfile(plan: VariantPlan, src: ContextSource): string {
   if (plan.mode !== 'cross') {
     const build_note = plan.mode === 'emulated'
       ? `Emulated build (--build-mode emulated): every step runs under QEMU on a ${plan.host.name} engine.`
@@ -186,6 +186,6 @@ export function renderVariantDockerfile(plan: BuildPlan, src: ContextSource): st
   );
 }
 
-export function expectedJson(plan: BuildPlan): string {
+export function expectedJson(plan: VariantPlan): string {
   return `${JSON.stringify({ expected: plan.spec.expected }, null, 2)}\n`;
 }

@@ -13,7 +13,7 @@ import { pymallocStats } from '../../src/analyses/pymalloc-stats.js';
 import { asan, ubsan } from '../../src/analyses/sanitizers.js';
 import { ExitCode, PydbgError } from '../../src/errors.js';
 import type { RunResult } from '../../src/exec/types.js';
-import { planBuild } from '../../src/project/plan.js';
+import { planVariant } from '../../src/project/plan.js';
 
 const OUT = '/nonexistent/pydbg-out'; // parse only joins paths with it
 const XML = readFileSync(new URL('../fixtures/memcheck-oob-3.13.xml', import.meta.url), 'utf8');
@@ -22,7 +22,7 @@ const runResult = (exitCode = 0, over: Partial<RunResult> = {}): RunResult => ({
   command: ['python', 'repro.py'], image: 'sha256:x', python: '3.13.5', variant: 'debug', exitCode, signal: null, durationSeconds: 1,
   extension: { kind: 'none', cached: true, image: 'sha256:x', seconds: 0 }, ...over,
 });
-const ctx = (variant: string, run = runResult(), repro = ['repro.py']): ParseContext => ({ plan: planBuild({ variant, python: '3.13' }), run, repro, outDir: OUT });
+const ctx = (variant: string, run = runResult(), repro = ['repro.py']): ParseContext => ({ plan: planVariant({ variant, python: '3.13' }), run, repro, outDir: OUT });
 const files = (o: Record<string, string>) => new Map(Object.entries(o));
 const toolFailed = (f: () => unknown) => {
   try {
@@ -35,7 +35,7 @@ const toolFailed = (f: () => unknown) => {
   throw new Error('expected TOOL_FAILED');
 };
 const declares = (a: Analysis, variant: string, names: string[], repro = ['repro.py']) => {
-  const { outputs } = a.command({ plan: planBuild({ variant, python: '3.13' }), repro, options: {} });
+  const { outputs } = a.command({ plan: planVariant({ variant, python: '3.13' }), repro, options: {} });
   return names.filter((n) => outputs.some((re) => re.test(n)));
 };
 
@@ -55,7 +55,7 @@ describe('memcheck', () => {
     expect(toolFailed(() => memcheck.parse(files({ 'memcheck.3.log': 'x' }), ctx('nopymalloc'))).hint).toContain(OUT);
   });
   it('bypasses pymalloc on a build that has it', () => {
-    const c = memcheck.command({ plan: planBuild({ variant: 'debug', python: '3.13' }), repro: ['repro.py', '--n', '3'], options: {} });
+    const c = memcheck.command({ plan: planVariant({ variant: 'debug', python: '3.13' }), repro: ['repro.py', '--n', '3'], options: {} });
     expect(c.env).toEqual({ PYTHONMALLOC: 'malloc' });
     expect(c.argv.slice(0, 2)).toEqual(['valgrind', '--tool=memcheck']);
     expect(c.argv.slice(-4)).toEqual(['python', 'repro.py', '--n', '3']);
@@ -78,18 +78,18 @@ describe('leaks', () => {
     toolFailed(() => leaks.parse(files({ 'leaks.json': 'null' }), ctx('debug', runResult(1))));
   });
   it('module:function reaches the crash re-run as argv of a fixed program, never as code', () => {
-    const c = leaks.command({ plan: planBuild({ variant: 'debug', python: '3.13' }), repro: ['pkg.sub:search'], options: {} });
+    const c = leaks.command({ plan: planVariant({ variant: 'debug', python: '3.13' }), repro: ['pkg.sub:search'], options: {} });
     expect(c.crashArgv).toEqual(['python', '-c', CALL_PROGRAM, 'pkg.sub', 'search']);
     expect(c.argv).toContain('1000');
     expect(c.argv.at(-1)).toBe('pkg.sub:search');
     expect(c.outputs.some((re) => re.test('leaks.json'))).toBe(true);
-    const script = leaks.command({ plan: planBuild({ variant: 'debug', python: '3.13' }), repro: ['repro.py', 'a b'], options: { iterations: 7 } });
+    const script = leaks.command({ plan: planVariant({ variant: 'debug', python: '3.13' }), repro: ['repro.py', 'a b'], options: { iterations: 7 } });
     expect(script.crashArgv).toEqual(['python', 'repro.py', 'a b']);
     expect(script.argv).toContain('7');
   });
   it('refuses a target that is not module:function before anything runs', () => {
     for (const bad of ['os; import shutil:x', 'mod:f()', 'a-b:c', 'mod:a.b', 'mod:', ':f', '1mod:f']) {
-      expect(() => leaks.command({ plan: planBuild({ variant: 'debug', python: '3.13' }), repro: [bad], options: {} }), bad).toThrow(/not module:function/);
+      expect(() => leaks.command({ plan: planVariant({ variant: 'debug', python: '3.13' }), repro: [bad], options: {} }), bad).toThrow(/not module:function/);
     }
   });
 });
@@ -121,7 +121,7 @@ describe('pymalloc-stats', () => {
   it('without the second dump: partial; without any: a tool failure; a non-script repro: a usage error', () => {
     expect(pymallocStats.parse(files({ 'mallocstats.before.txt': STATS }), ctx('debug')).status).toBe('partial');
     toolFailed(() => pymallocStats.parse(files({}), ctx('debug')));
-    expect(() => pymallocStats.command({ plan: planBuild({ variant: 'debug', python: '3.13' }), repro: ['mod:f'], options: {} })).toThrow(/runs a Python script/);
+    expect(() => pymallocStats.command({ plan: planVariant({ variant: 'debug', python: '3.13' }), repro: ['mod:f'], options: {} })).toThrow(/runs a Python script/);
     expect(declares(pymallocStats, 'debug', ['mallocstats.before.txt', 'mallocstats.after.txt', 'mallocstats.txt'])).toEqual(['mallocstats.before.txt', 'mallocstats.after.txt']);
   });
 });
@@ -148,7 +148,7 @@ describe('asan and ubsan', () => {
     expect(r.status).toBe('complete');
     expect(r.userFindings).toHaveLength(1);
     expect(r.userFindings[0]).toMatchObject({ kind: 'heap-buffer-overflow', userFrame: { file: 'oob.c', line: 7 } });
-    expect(asan.command({ plan: planBuild({ variant: 'asan', python: '3.13' }), repro: ['repro.py'], options: {} }).env.ASAN_OPTIONS).toContain('log_path=/pydbg/out/asan');
+    expect(asan.command({ plan: planVariant({ variant: 'asan', python: '3.13' }), repro: ['repro.py'], options: {} }).env.ASAN_OPTIONS).toContain('log_path=/pydbg/out/asan');
   });
   it('ubsan: findings in the user code and elsewhere; nothing and a failing repro is partial', () => {
     const text = "/pydbg/build/ub.c:12:14: runtime error: shift exponent 40 is too large for 32-bit type 'int'\nObjects/longobject.c:88:3: runtime error: left shift of negative value -1\n";

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ANALYSES, ANALYSIS_NAMES, analysisByName, findAnalysis } from '../../src/analyses/registry.js';
 import { ExitCode, PydbgError } from '../../src/errors.js';
-import { planBuild } from '../../src/project/plan.js';
+import { planVariant } from '../../src/project/plan.js';
 
 describe('the analysis registry', () => {
   it('lists the seven analyses in help order', () => {
@@ -33,6 +33,6 @@ describe('the analysis registry', () => {
     expect(analysisByName('leaks').helpUri).toContain('docs.python.org/3/library/sys.html#sys.gettotalrefcount');
   });
   it('every analysis runs on its own default variant', () => {
-    for (const a of ANALYSES) expect(a.unavailable(planBuild({ variant: a.defaultVariant, python: '3.13' })), a.name).toBeUndefined();
+    for (const a of ANALYSES) expect(a.unavailable(planVariant({ variant: a.defaultVariant, python: '3.13' })), a.name).toBeUndefined();
   });
 });

@@ -8,20 +8,20 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runSpec } from '../../src/exec/container.js';
-import { extBuildScript, type ExtBuild } from '../../src/project/detect.js';
+import { extBuildScript, type ExtensionBuild } from '../../src/project/detect.js';
 import { BUILD_MANIFEST, BUILD_STAMP, IMPORT_SITE, runPythonPath } from '../../src/project/imports.js';
-import type { BuildPlan } from '../../src/project/plan.js';
+import type { VariantPlan } from '../../src/project/plan.js';
 import type { RunRequest } from '../../src/exec/types.js';
 import { RUN_HELPERS } from '../../src/container/layout.js';
 
-const KINDS: ExtBuild[] = [
+const KINDS: ExtensionBuild[] = [
   { kind: 'setup.py', marker: 'setup.py' },
   { kind: 'pyproject', marker: 'pyproject.toml' },
   { kind: 'meson', marker: 'meson.build' },
   { kind: 'command', command: 'make -C ext && pip install --no-deps .' },
   { kind: 'sources', sources: ['a.c'], module: 'm', libraries: [], includeDirs: [] },
 ];
-const NONE: ExtBuild = { kind: 'none', reason: 'nothing to build' };
+const NONE: ExtensionBuild = { kind: 'none', reason: 'nothing to build' };
 const manifestPy = readFileSync(join(RUN_HELPERS, 'pydbg_manifest.py'), 'utf8').trimEnd();
 
 describe('extBuildScript records what the build produced', () => {
@@ -66,8 +66,8 @@ describe('extBuildScript records what the build produced', () => {
 });
 
 describe('the run environment: pydbg\'s sitecustomize first on PYTHONPATH', () => {
-  const plan = { version: { text: '3.13.5' }, spec: { variants: ['debug'] }, image: 'pydbg/cpython:3.13.5-debug-amd64' } as unknown as BuildPlan;
-  const spec = (ext: ExtBuild, req: Partial<RunRequest> = {}, configEnv?: Record<string, string>) =>
+  const plan = { version: { text: '3.13.5' }, spec: { variants: ['debug'] }, image: 'pydbg/cpython:3.13.5-debug-amd64' } as unknown as VariantPlan;
+  const spec = (ext: ExtensionBuild, req: Partial<RunRequest> = {}, configEnv?: Record<string, string>) =>
     runSpec({ plan, ext, image: 'img', req: { argv: ['python', 'repro.py'], ...req }, projectDir: '/p', user: '1000:1000', qemuEnv: {}, configEnv, interactive: false, tty: false });
 
   it('an extension: PYTHONPATH is the site directory (the build roots come from the manifest at run time)', () => {

@@ -7,9 +7,9 @@
 import { describe, expect, it } from 'vitest';
 import { massif } from '../../src/analyses/massif.js';
 import { memcheck, valgrindEnv, valgrindUnusable } from '../../src/analyses/memcheck.js';
-import { planBuild } from '../../src/project/plan.js';
+import { planVariant } from '../../src/project/plan.js';
 
-const plan = (variant: string, python: string) => planBuild({ variant, python });
+const plan = (variant: string, python: string) => planVariant({ variant, python });
 const cmd = (variant: string, python: string) => memcheck.command({ plan: plan(variant, python), repro: ['repro.py'], options: {} });
 
 describe('memcheck: PyMem blocks are plain malloc blocks', () => {

@@ -12,7 +12,7 @@ import { FAILING_LEAK_KINDS, heldAtExitText, memcheck, memcheckFindings, parseMe
 import { textReport } from '../../src/report/writers.js';
 import type { AnalysisReport } from '../../src/analyses/types.js';
 import type { RunResult } from '../../src/exec/types.js';
-import { planBuild } from '../../src/project/plan.js';
+import { planVariant } from '../../src/project/plan.js';
 
 const OOB = readFileSync(new URL('../fixtures/memcheck-oob-3.13.xml', import.meta.url), 'utf8');
 
@@ -54,7 +54,7 @@ const run = (exitCode = 0): RunResult => ({
   command: ['valgrind', 'python', 'repro.py'], image: 'sha256:x', python: '3.13.5', variant: 'debug', exitCode, signal: null, durationSeconds: 1,
   extension: { kind: 'setup.py', cached: true, image: 'sha256:x', seconds: 0 },
 });
-const ctx = (): ParseContext => ({ plan: planBuild({ variant: 'debug', python: '3.13' }), run: run(), repro: ['repro.py'], outDir: '/nonexistent/out' });
+const ctx = (): ParseContext => ({ plan: planVariant({ variant: 'debug', python: '3.13' }), run: run(), repro: ['repro.py'], outDir: '/nonexistent/out' });
 const parse = (xml: string) => memcheck.parse(new Map([['memcheck.7.xml', xml], ['memcheck.7.log', '']]), ctx());
 const report = (xml: string): AnalysisReport => {
   const { artefacts: _, ...body } = parse(xml);

@@ -11,7 +11,7 @@ import { FakeEngine } from '../../src/engine/fake.js';
 import { envBuild, ensureVariant, variantKeyParts, contextSource, type Progress } from '../../src/provision/variant.js';
 import { depsKey } from '../../src/provision/layers.js';
 import { presentBase } from '../../src/provision/base.js';
-import { planBuild, type BuildPlan } from '../../src/project/plan.js';
+import { planVariant, type VariantPlan } from '../../src/project/plan.js';
 import { resolveProject } from '../../src/project/project.js';
 import { runProject } from '../../src/exec/run.js';
 import { contentKey } from '../../src/container/key.js';
@@ -23,13 +23,13 @@ import { PROBE_PREFIX } from '../../src/container/protocol.js';
 const quiet: Progress = { log() {}, phase() {}, event() {}, output() {} };
 const never = new AbortController().signal;
 let fake: FakeEngine;
-let plan: BuildPlan;
+let plan: VariantPlan;
 
 /** A tarball source (no download) and the shared layers present, as on a warm machine. */
 async function warmLayers(): Promise<void> {
   const tar = join(await mkdtemp(join(tmpdir(), 'pydbg-src-')), 'Python-3.13.5.tgz');
   await writeFile(tar, 'not really a tarball');
-  plan = planBuild({ variant: 'debug', sourcePath: tar });
+  plan = planVariant({ variant: 'debug', sourcePath: tar });
   const baseId = fake.addImage({ tags: [baseRef(plan.arch)], labels: { [LABEL.kind]: 'base', [LABEL.baseOrigin]: 'bootstrapped' } });
   const base = presentBase((await fake.inspectImage(baseId))!, plan.arch);
   fake.addImage({ tags: [depsRef(plan.arch)], labels: { [LABEL.kind]: 'deps', [LABEL.key]: depsKey(plan.arch, base) } });

@@ -1,16 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { keyedRef, splitRef, userImageRef, variantTag } from '../../src/container/refs.js';
 import { finishArgs, parseProbeLine, PROBE_PREFIX, isCommandNotFound, EXEC_NOT_FOUND } from '../../src/container/protocol.js';
-import { planBuild } from '../../src/project/plan.js';
+import { planVariant } from '../../src/project/plan.js';
 
 describe('image references', () => {
-  it('short names users type map to the tag planBuild gives, -emu and -xHASH included', () => {
+  it('short names users type map to the tag planVariant gives, -emu and -xHASH included', () => {
     expect(userImageRef('3.13.5-debug')).toBe('pydbg/cpython:3.13.5-debug-amd64');
     expect(userImageRef('3.13.5-debug-arm64')).toBe('pydbg/cpython:3.13.5-debug-arm64');
-    const emu = planBuild({ variant: 'debug', python: '3.13', arch: 'arm64', buildMode: 'emulated' });
+    const emu = planVariant({ variant: 'debug', python: '3.13', arch: 'arm64', buildMode: 'emulated' });
     expect(userImageRef('3.13.5-debug-arm64-emu')).toBe(emu.image);
     expect(userImageRef('3.13.5-debug,trace-refs-x0123abcd')).toBe('pydbg/cpython:3.13.5-debug,trace-refs-amd64-x0123abcd');
-    const custom = planBuild({ variant: 'debug', python: '3.13', configureArgs: ['--enable-shared'] });
+    const custom = planVariant({ variant: 'debug', python: '3.13', configureArgs: ['--enable-shared'] });
     expect(userImageRef(custom.image.replace('pydbg/cpython:', '').replace('-amd64', ''))).toBe(custom.image);
     for (const ref of ['pydbg/cpython:3.13.5-debug-amd64', 'sha256:0123456789ab', '0123456789abcdef']) expect(userImageRef(ref)).toBe(ref);
   });

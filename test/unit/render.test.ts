@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { render, placeholders, shQuote } from '../../src/render/template.js';
 import { renderVariantDockerfile, renderDepsDockerfile, renderXbuildDockerfile, renderBuildPythonDockerfile, crossConfigSite, loadTemplate } from '../../src/render/dockerfile.js';
 import { variantLabels, LABEL } from '../../src/container/labels.js';
-import { planBuild } from '../../src/project/plan.js';
+import { planVariant } from '../../src/project/plan.js';
 import { contentKey, stableJson } from '../../src/container/key.js';
 import { ARCHES, resolveArch } from '../../src/catalogue/arch.js';
 
@@ -30,13 +30,13 @@ describe('strict template renderer', () => {
 });
 
 describe('Dockerfile rendering', () => {
-  const plan = planBuild({ variant: 'count-allocs', python: '2.7' });
+  const plan = planVariant({ variant: 'count-allocs', python: '2.7' });
   const df = renderVariantDockerfile(plan, { kind: 'tarball', name: 'Python-2.7.18.tgz', sha256: 'f'.repeat(64) });
   it('puts the source layer before anything variant-specific (variants share it)', () => {
     const lines = df.split('\n').filter((l) => /^[A-Z]+ /.test(l));
     expect(lines[0]).toBe('FROM pydbg/deps:bookworm-amd64');
     expect(lines[1]).toBe('ADD src/Python-2.7.18.tgz /usr/src/cpython/');
-    const other = renderVariantDockerfile(planBuild({ variant: 'debug', python: '2.7' }), { kind: 'tarball', name: 'Python-2.7.18.tgz', sha256: 'f'.repeat(64) });
+    const other = renderVariantDockerfile(planVariant({ variant: 'debug', python: '2.7' }), { kind: 'tarball', name: 'Python-2.7.18.tgz', sha256: 'f'.repeat(64) });
     const firstTwo = (s: string) => s.split('\n').filter((l) => /^[A-Z]+ /.test(l)).slice(0, 2);
     expect(firstTwo(other)).toEqual(firstTwo(df));
   });
@@ -74,7 +74,7 @@ describe('cache keys', () => {
 
 describe('cross builds (ARM)', () => {
   const src = { kind: 'tarball' as const, name: 'Python-3.13.5.tar.xz', sha256: 'a'.repeat(64) };
-  const plan = planBuild({ variant: 'debug', python: '3.13', arch: 'arm64' });
+  const plan = planVariant({ variant: 'debug', python: '3.13', arch: 'arm64' });
   const df = renderVariantDockerfile(plan, src);
   const from = df.split('\n').filter((l) => l.startsWith('FROM '));
   it('builds on the host architecture and runs the result on the target', () => {
@@ -90,7 +90,7 @@ describe('cross builds (ARM)', () => {
     expect(df).toContain('RUN sh /opt/pydbg/finish.sh 1 offline present');
   });
   it('one build Python image per source, shared by every variant and target', () => {
-    const armv7 = renderVariantDockerfile(planBuild({ variant: 'nopymalloc', python: '3.13', arch: 'armv7' }), src);
+    const armv7 = renderVariantDockerfile(planVariant({ variant: 'nopymalloc', python: '3.13', arch: 'armv7' }), src);
     const firstFrom = (s: string) => s.split('\n').find((l) => l.startsWith('FROM --platform'));
     expect(firstFrom(armv7)).toBe(firstFrom(df));
     const bp = renderBuildPythonDockerfile(resolveArch('amd64'), plan.version, src);
@@ -102,7 +102,7 @@ describe('cross builds (ARM)', () => {
     expect(armv7).toContain('FROM pydbg/deps:bookworm-armv7');
   });
   it('emulated mode is the native Dockerfile on the target toolchain layer', () => {
-    const e = renderVariantDockerfile(planBuild({ variant: 'debug', python: '3.13', arch: 'arm64', buildMode: 'emulated' }), src);
+    const e = renderVariantDockerfile(planVariant({ variant: 'debug', python: '3.13', arch: 'arm64', buildMode: 'emulated' }), src);
     expect(e).toContain('FROM pydbg/deps:bookworm-arm64');
     expect(e).not.toContain('--host=');
     expect(e).toContain('every step runs under QEMU');

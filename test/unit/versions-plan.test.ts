@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { archOfEngine, BOARDS, ociArch, resolveArch, resolveBoard, resolveTarget } from '../../src/catalogue/arch.js';
 import { DEFAULT_RELEASE, RELEASES, resolveRelease } from '../../src/catalogue/versions.js';
-import { planBuild } from '../../src/project/plan.js';
+import { planVariant } from '../../src/project/plan.js';
 import { ExitCode, PydbgError } from '../../src/errors.js';
 
 const code = (fn: () => unknown) => {
@@ -74,53 +74,53 @@ describe('arch', () => {
 
 describe('build mode', () => {
   it('ARM is cross-built by default on 3.11+, emulated on request, refused below 3.11 with the way out', () => {
-    const p = planBuild({ variant: 'debug', python: '3.13', arch: 'arm64' });
+    const p = planVariant({ variant: 'debug', python: '3.13', arch: 'arm64' });
     expect(p.mode).toBe('cross');
     expect(p.image).toBe('pydbg/cpython:3.13.5-debug-arm64');
-    const e = planBuild({ variant: 'debug', python: '3.13', arch: 'arm64', buildMode: 'emulated' });
+    const e = planVariant({ variant: 'debug', python: '3.13', arch: 'arm64', buildMode: 'emulated' });
     expect(e.mode).toBe('emulated');
     expect(e.image).toBe('pydbg/cpython:3.13.5-debug-arm64-emu');
     expect(e.command).toContain('--build-mode emulated');
-    expect(planBuild({ variant: 'debug', python: '3.11', board: 'rpi2' })).toMatchObject({ mode: 'cross', image: 'pydbg/cpython:3.11.2-debug-armv7' });
-    expect(planBuild({ variant: 'debug', python: '3.13' }).mode).toBe('native');
+    expect(planVariant({ variant: 'debug', python: '3.11', board: 'rpi2' })).toMatchObject({ mode: 'cross', image: 'pydbg/cpython:3.11.2-debug-armv7' });
+    expect(planVariant({ variant: 'debug', python: '3.13' }).mode).toBe('native');
     try {
-      planBuild({ variant: 'debug', python: '3.9', arch: 'arm64' });
+      planVariant({ variant: 'debug', python: '3.9', arch: 'arm64' });
       expect.unreachable();
     } catch (err) {
       expect((err as PydbgError).exitCode).toBe(ExitCode.CATALOGUE);
       expect((err as PydbgError).hint).toContain('--build-mode emulated');
     }
-    expect(planBuild({ variant: 'count-allocs', python: '2.7', arch: 'armv7', buildMode: 'emulated' }).mode).toBe('emulated');
-    expect(code(() => planBuild({ variant: 'debug', python: '3.13', buildMode: 'cross' }))).toBe(ExitCode.USAGE);
-    expect(code(() => planBuild({ variant: 'debug', python: '3.13', arch: 'arm64', buildMode: 'fast' }))).toBe(ExitCode.USAGE);
-    expect(code(() => planBuild({ variant: 'asan', python: '3.13', arch: 'arm64' }))).toBe(ExitCode.CATALOGUE);
+    expect(planVariant({ variant: 'count-allocs', python: '2.7', arch: 'armv7', buildMode: 'emulated' }).mode).toBe('emulated');
+    expect(code(() => planVariant({ variant: 'debug', python: '3.13', buildMode: 'cross' }))).toBe(ExitCode.USAGE);
+    expect(code(() => planVariant({ variant: 'debug', python: '3.13', arch: 'arm64', buildMode: 'fast' }))).toBe(ExitCode.USAGE);
+    expect(code(() => planVariant({ variant: 'asan', python: '3.13', arch: 'arm64' }))).toBe(ExitCode.CATALOGUE);
   });
 });
 
-describe('planBuild', () => {
+describe('planVariant', () => {
   it('tags carry version, variant and arch', () => {
-    expect(planBuild({ variant: 'nopymalloc', python: '3.13' }).image).toBe('pydbg/cpython:3.13.5-nopymalloc-amd64');
-    expect(planBuild({ variant: 'trace-refs,debug', python: '3.11.2' }).image).toBe('pydbg/cpython:3.11.2-debug_trace-refs-amd64');
+    expect(planVariant({ variant: 'nopymalloc', python: '3.13' }).image).toBe('pydbg/cpython:3.13.5-nopymalloc-amd64');
+    expect(planVariant({ variant: 'trace-refs,debug', python: '3.11.2' }).image).toBe('pydbg/cpython:3.11.2-debug_trace-refs-amd64');
   });
   it('custom flags never shadow the standard tag', () => {
-    const a = planBuild({ variant: 'debug', python: '3.13', cflags: ['-DPy_REF_DEBUG'] }).image;
+    const a = planVariant({ variant: 'debug', python: '3.13', cflags: ['-DPy_REF_DEBUG'] }).image;
     expect(a).toMatch(/^pydbg\/cpython:3\.13\.5-debug-amd64-x[0-9a-f]{8}$/);
-    expect(planBuild({ variant: 'debug', python: '3.13', cflags: ['-DFOO'] }).image).not.toBe(a);
+    expect(planVariant({ variant: 'debug', python: '3.13', cflags: ['-DFOO'] }).image).not.toBe(a);
   });
   it('source options are checked; a tarball\'s version is never guessed', () => {
-    expect(code(() => planBuild({ variant: 'debug', python: '3.13.5', sourceUrl: 'https://x/y.tgz' }))).toBe(ExitCode.USAGE);
-    expect(code(() => planBuild({ variant: 'debug', sha256: 'ab' }))).toBe(ExitCode.USAGE);
-    expect(code(() => planBuild({ variant: 'debug', sourcePath: '/tmp/x.tgz' }))).toBe(ExitCode.USAGE);
-    expect(code(() => planBuild({ variant: 'debug', python: '3.13', sourcePath: '/tmp/cpython-fork.tgz' }))).toBe(ExitCode.USAGE);
-    expect(planBuild({ variant: 'debug', python: '3.13', sourcePath: '/tmp/Python-3.12.4.tar.xz' }).version.text).toBe('3.12.4');
-    expect(code(() => planBuild({ variant: 'debug', python: '3.12.3', sourcePath: '/tmp/Python-3.12.4.tar.xz' }))).toBe(ExitCode.USAGE);
-    const p = planBuild({ variant: 'debug', python: '3.12.99', sourceUrl: 'https://x/Python-3.12.99.tgz', sha256: 'A'.repeat(64) });
+    expect(code(() => planVariant({ variant: 'debug', python: '3.13.5', sourceUrl: 'https://x/y.tgz' }))).toBe(ExitCode.USAGE);
+    expect(code(() => planVariant({ variant: 'debug', sha256: 'ab' }))).toBe(ExitCode.USAGE);
+    expect(code(() => planVariant({ variant: 'debug', sourcePath: '/tmp/x.tgz' }))).toBe(ExitCode.USAGE);
+    expect(code(() => planVariant({ variant: 'debug', python: '3.13', sourcePath: '/tmp/cpython-fork.tgz' }))).toBe(ExitCode.USAGE);
+    expect(planVariant({ variant: 'debug', python: '3.13', sourcePath: '/tmp/Python-3.12.4.tar.xz' }).version.text).toBe('3.12.4');
+    expect(code(() => planVariant({ variant: 'debug', python: '3.12.3', sourcePath: '/tmp/Python-3.12.4.tar.xz' }))).toBe(ExitCode.USAGE);
+    const p = planVariant({ variant: 'debug', python: '3.12.99', sourceUrl: 'https://x/Python-3.12.99.tgz', sha256: 'A'.repeat(64) });
     expect(p.source).toEqual({ kind: 'url', url: 'https://x/Python-3.12.99.tgz', sha256: 'a'.repeat(64) });
     expect(p.version.text).toBe('3.12.99');
   });
   it('a checkout provides its own version', () => {
-    const p = planBuild({ variant: 'debug', sourcePath: '/src/cpython', sourceIsDir: true, treeVersion: '3.14.0' });
+    const p = planVariant({ variant: 'debug', sourcePath: '/src/cpython', sourceIsDir: true, treeVersion: '3.14.0' });
     expect(p.version.text).toBe('3.14.0');
-    expect(code(() => planBuild({ variant: 'debug', python: '3.13.5', sourcePath: '/src/cpython', sourceIsDir: true, treeVersion: '3.14.0' }))).toBe(ExitCode.USAGE);
+    expect(code(() => planVariant({ variant: 'debug', python: '3.13.5', sourcePath: '/src/cpython', sourceIsDir: true, treeVersion: '3.14.0' }))).toBe(ExitCode.USAGE);
   });
 });

@@ -1,6 +1,6 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { planBuild, type BuildPlan, type PlanInput } from '../../project/plan.js';
+import { planVariant, type VariantPlan, type PlanInput } from '../../project/plan.js';
 import { userImageRef } from '../../container/refs.js';
 import { contextSource, envBuild, type EnvBuildResult } from '../../provision/variant.js';
 import type { Engine, ImageInfo } from '../../engine/engine.js';
@@ -33,7 +33,7 @@ export interface BuildOpts {
 }
 
 /** Command-line options → plan (reads only the local source's patchlevel.h, if any). */
-export async function planFromOptions(o: BuildOpts, cwd: string): Promise<BuildPlan> {
+export async function planFromOptions(o: BuildOpts, cwd: string): Promise<VariantPlan> {
   const input: PlanInput = {
     variant: o.variant,
     python: o.python,
@@ -60,7 +60,7 @@ export async function planFromOptions(o: BuildOpts, cwd: string): Promise<BuildP
     input.sourceIsDir = st.isDirectory();
     if (st.isDirectory()) input.treeVersion = await treeVersion(path);
   }
-  return planBuild(input);
+  return planVariant(input);
 }
 
 export async function build(o: BuildOpts, deps: Deps): Promise<CommandResult> {
@@ -80,7 +80,7 @@ export async function build(o: BuildOpts, deps: Deps): Promise<CommandResult> {
   return { exitCode: 0, data: result };
 }
 
-export function formatBuildResult(r: EnvBuildResult, plan?: BuildPlan): string {
+export function formatBuildResult(r: EnvBuildResult, plan?: VariantPlan): string {
   const how = r.cached ? `verified image reused (${r.seconds.toFixed(2)} s, no build)` : `built and verified in ${fmtDuration(r.seconds)}`;
   const lines = [`${r.image}  ${how}`, `  id        ${r.imageId}`];
   if (plan && plan.mode !== 'native') {

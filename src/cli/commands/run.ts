@@ -46,7 +46,7 @@ export function projectInput(o: ProjectOpts, deps: Pick<Deps, 'cwd'>): ProjectIn
 
 /** The RunRequest fields every project command shares. */
 export function baseRequest(o: ProjectOpts): Omit<RunRequest, 'argv'> {
-  return { build: o.build, network: o.network, rw: o.rw, memoryBytes: o.memory, nanoCpus: o.cpus, user: o.user, env: o.env };
+  return { buildMissing: o.build, network: o.network, rw: o.rw, memoryBytes: o.memory, nanoCpus: o.cpus, user: o.user, env: o.env };
 }
 
 /** Either `--repro NAME` or a command after --: checked before anything is read. */
