@@ -202,8 +202,10 @@ export class DockerEngine implements Engine {
   async runContainer(spec: ContainerSpec, io: ContainerIO): Promise<ContainerResult> {
     if (this.direct) {
       if (this.connError !== undefined) throw this.connError;
-      const container = await createContainer(this.conn!.options, createOptions(spec), CONNECTION_TIMEOUT_MS);
-      return runAttached(container, demuxFrames, spec, io);
+      // as `docker run --rm`: the engine removes the container when it exits (not when it is to be committed)
+      const autoRemove = !io.commit;
+      const container = await createContainer(this.conn!.options, createOptions(spec, autoRemove), CONNECTION_TIMEOUT_MS);
+      return runAttached(container, demuxFrames, spec, io, autoRemove);
     }
     const docker = await this.api();
     const container = await docker.createContainer(createOptions(spec));

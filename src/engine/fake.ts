@@ -1,7 +1,7 @@
 /**
  * FakeEngine: an in-memory Engine for unit tests (no Docker). It models only this:
- * - images: id ("sha256:<64 hex>"), tags ("repo:tag"), labels, os/architecture. `addImage` seeds
- *   one. `tag` moves a tag (its old holder loses it). `removeImage` by tag untags (and deletes the
+ * - images: id ("sha256:<64 hex>"), tags ("repo:tag"), labels, os/architecture, created. `addImage`
+ *   seeds one. `tag` moves a tag (its old holder loses it). `removeImage` by tag untags (and deletes the
  *   image with its last tag), by id deletes; like the engine it refuses (HTTP 409) an image with
  *   several tags or used by a container unless `force`. An image without tags counts as dangling.
  *   Refs match a full id, an id without "sha256:", a ≥12-char id prefix, or a tag (":latest" implied).
@@ -85,9 +85,9 @@ export class FakeEngine implements Engine {
   }
 
   // ---- test controls ----
-  addImage(o: { tags?: string[]; labels?: Record<string, string>; os?: string; architecture?: string; size?: number } = {}): string {
+  addImage(o: { tags?: string[]; labels?: Record<string, string>; os?: string; architecture?: string; size?: number; created?: Date } = {}): string {
     const id = this.newId('image');
-    this.imgs.set(id, { id, tags: [], labels: { ...o.labels }, created: new Date().toISOString(), size: o.size ?? 1e6, os: o.os ?? 'linux', architecture: o.architecture ?? this.arch });
+    this.imgs.set(id, { id, tags: [], labels: { ...o.labels }, created: (o.created ?? new Date()).toISOString(), size: o.size ?? 1e6, os: o.os ?? 'linux', architecture: o.architecture ?? this.arch });
     for (const t of o.tags ?? []) this.moveTag(id, normTag(t));
     return id;
   }

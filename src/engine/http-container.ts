@@ -1,6 +1,6 @@
 /** A container's life over node's http (see http-get.ts): the ContainerHandle run-container.ts drives. */
 import type { HostOptions } from './connection.js';
-import { call, upgrade } from './http-get.js';
+import { call, callStreaming, upgrade } from './http-get.js';
 import type { ContainerHandle, Demux } from './run-container.js';
 
 const q = (o: Record<string, string | number | boolean>) => new URLSearchParams(Object.entries(o).map(([k, v]) => [k, String(v)])).toString();
@@ -12,6 +12,8 @@ export async function createContainer(conn: HostOptions, body: object, timeoutMs
     attach: (o) => upgrade(conn, `${c}/attach?${q({ stream: 1, stdout: o.stdout ? 1 : 0, stderr: o.stderr ? 1 : 0, stdin: o.stdin ? 1 : 0 })}`, timeoutMs),
     start: () => call(conn, 'POST', `${c}/start`, { timeoutMs }),
     wait: () => call<{ StatusCode: number }>(conn, 'POST', `${c}/wait`),
+    // the engine answers a wait's headers once it is registered, and its body when the condition is met
+    waitRegistered: (condition) => callStreaming<{ StatusCode: number }>(conn, 'POST', `${c}/wait?${q({ condition })}`, timeoutMs),
     remove: (o) => call(conn, 'DELETE', `${c}?${q({ force: o.force ? 1 : 0, v: o.v ? 1 : 0 })}`, { timeoutMs }),
     resize: (o) => call(conn, 'POST', `${c}/resize?${q(o)}`, { timeoutMs }),
     commit: (o: { repo?: string; tag?: string; changes?: string[] }) => {

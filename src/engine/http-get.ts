@@ -77,6 +77,50 @@ export async function call<T>(options: HostOptions, method: string, path: string
   return (r.text.trim() ? JSON.parse(r.text) : undefined) as T;
 }
 
+/**
+ * A call whose answer comes later than its headers (a wait): resolves once the headers arrived
+ * (within timeoutMs) with a promise of the parsed body (wrapped: a promise resolved with a promise
+ * would wait for the inner one).
+ */
+export async function callStreaming<T>(options: HostOptions, method: string, path: string, timeoutMs: number): Promise<{ done: Promise<T> }> {
+  const tls = 'protocol' in options && options.protocol === 'https';
+  const mod = tls ? await import('node:https') : await import('node:http');
+  const target =
+    'socketPath' in options
+      ? { socketPath: options.socketPath }
+      : { host: options.host, port: options.port, ...(tls ? { ca: options.ca, cert: options.cert, key: options.key } : {}) };
+  return new Promise((resolveHeaders, rejectHeaders) => {
+    const req = mod.request({ ...target, path, method, headers: { Accept: 'application/json' } });
+    const timer = setTimeout(() => req.destroy(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: 'ETIMEDOUT' })), timeoutMs);
+    req.on('error', (e) => {
+      clearTimeout(timer);
+      rejectHeaders(e);
+    });
+    req.on('response', (res) => {
+      clearTimeout(timer);
+      resolveHeaders({
+        done: new Promise<T>((resolve, reject) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('error', reject);
+          req.on('error', reject);
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            const status = res.statusCode ?? 0;
+            if (status < 200 || status >= 300) return reject(new HttpStatusError(status, text.trim()));
+            try {
+              resolve(JSON.parse(text) as T);
+            } catch (e) {
+              reject(e);
+            }
+          });
+        }),
+      });
+    });
+    req.end();
+  });
+}
+
 export function getJson<T>(options: HostOptions, path: string, timeoutMs: number, signal?: AbortSignal): Promise<T> {
   return call<T>(options, 'GET', path, { timeoutMs, signal });
 }

@@ -13,13 +13,18 @@ export interface ContainerHandle {
   remove(opts: { force: boolean; v: boolean }): Promise<unknown>;
   resize(opts: { h: number; w: number }): Promise<unknown>;
   commit(opts: object): Promise<{ Id: string }>;
+  /**
+   * Optional (the http client has it): a wait registered with the engine before the container starts,
+   * so a container the engine removes itself (AutoRemove) cannot exit and vanish before the wait.
+   */
+  waitRegistered?(condition: 'not-running' | 'removed'): Promise<{ done: Promise<{ StatusCode: number }> }>;
 }
 
 /** Splits the multiplexed (non-TTY) attach stream into stdout and stderr (modem.demuxStream). */
 export type Demux = (stream: NodeJS.ReadableStream, stdout: NodeJS.WritableStream, stderr: NodeJS.WritableStream) => void;
 
-/** Engine API create options for a ContainerSpec. */
-export function createOptions(spec: ContainerSpec) {
+/** Engine API create options for a ContainerSpec; `autoRemove`: the engine removes it when it exits. */
+export function createOptions(spec: ContainerSpec, autoRemove = false) {
   return {
     Image: spec.image,
     Cmd: spec.cmd,
@@ -42,6 +47,7 @@ export function createOptions(spec: ContainerSpec) {
       PidsLimit: spec.pidsLimit,
       Init: spec.init ?? true,
       Ulimits: spec.coreDumps ? [{ Name: 'core', Soft: -1, Hard: -1 }] : undefined,
+      AutoRemove: autoRemove,
     },
   };
 }
@@ -49,9 +55,15 @@ export function createOptions(spec: ContainerSpec) {
 /** How long the output may take to drain after the container exited. */
 export const DRAIN_MS = 2000;
 
-export async function runAttached(container: ContainerHandle, demux: Demux, spec: ContainerSpec, io: ContainerIO): Promise<ContainerResult> {
+/**
+ * `autoRemove`: the container was created with AutoRemove (never with a commit): the wait is
+ * registered before start with condition 'removed', and the engine's own removal replaces ours,
+ * as `docker run --rm` does (one round trip less). Any failure or abort still force-removes it.
+ */
+export async function runAttached(container: ContainerHandle, demux: Demux, spec: ContainerSpec, io: ContainerIO, autoRemove = false): Promise<ContainerResult> {
   let onAbort: (() => void) | undefined;
   let stream: NodeJS.ReadWriteStream | undefined;
+  let removed = false;
   try {
     if (io.signal?.aborted) throw io.signal.reason;
     const s = (stream = await container.attach({ stream: true, stdout: true, stderr: true, stdin: spec.stdin ?? false, hijack: spec.stdin ?? false }));
@@ -71,15 +83,18 @@ export async function runAttached(container: ContainerHandle, demux: Demux, spec
     else demux(s, io.stdout, io.stderr);
     if (spec.stdin && io.stdin) io.stdin.pipe(s);
     io.signal?.addEventListener('abort', onAbort!, { once: true });
+    const early = autoRemove && container.waitRegistered ? await Promise.race([container.waitRegistered('removed'), failed, aborted]) : undefined;
+    early?.done.catch(() => {});
     await Promise.race([container.start(), failed, aborted]);
     if (io.signal?.aborted) throw io.signal.reason; // aborted while starting
     io.onStart?.(async (rows, cols) => {
       await container.resize({ h: rows, w: cols }).catch(() => {});
     });
-    const waiting = container.wait();
+    const waiting = early?.done ?? container.wait();
     waiting.catch(() => {}); // the remove below may make a pending wait fail after we stopped listening
     const waited = await Promise.race([waiting, failed, aborted]);
     exited = true;
+    removed = Boolean(early);
     // let the last output drain; the fallback timer must not outlive the race (it would hold the process)
     let drainTimer: NodeJS.Timeout | undefined;
     await Promise.race([ended, failed, aborted, new Promise((r) => (drainTimer = setTimeout(r, DRAIN_MS)))]).finally(() => clearTimeout(drainTimer));
@@ -96,6 +111,6 @@ export async function runAttached(container: ContainerHandle, demux: Demux, spec
     if (onAbort) io.signal?.removeEventListener('abort', onAbort);
     if (stream && spec.stdin && io.stdin) io.stdin.unpipe(stream);
     // force: kills a container still running (abort, stream error) before removing it
-    await container.remove({ force: true, v: true }).catch(() => {});
+    if (!removed) await container.remove({ force: true, v: true }).catch(() => {});
   }
 }

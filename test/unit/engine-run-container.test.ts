@@ -139,3 +139,33 @@ describe('engine runContainer lifecycle', () => {
     expect(o.HostConfig.Init).toBe(true);
   });
 });
+
+describe('AutoRemove (as docker run --rm)', () => {
+  class AutoRemoving extends Scripted {
+    waitRegistered(condition: string) {
+      this.log.push(`wait registered (${condition})`);
+      return Promise.resolve({ done: this.wait() });
+    }
+  }
+  it('the wait is registered before start, and the engine removes the container itself', async () => {
+    const c = new AutoRemoving();
+    const out = sink();
+    const run = runAttached(c, demux, spec, { stdout: out.s, stderr: out.s }, true);
+    await tick();
+    c.exit(3, 'bye\n');
+    expect((await run).exitCode).toBe(3);
+    expect(c.log).toEqual(['attach', 'wait registered (removed)', 'wait', 'start']);
+    expect(createOptions(spec, true).HostConfig.AutoRemove).toBe(true);
+    expect(createOptions(spec).HostConfig.AutoRemove).toBe(false);
+  });
+  it('an abort still force-removes it', async () => {
+    const c = new AutoRemoving();
+    const ctl = new AbortController();
+    const out = sink();
+    const run = runAttached(c, demux, spec, { stdout: out.s, stderr: out.s, signal: ctl.signal }, true);
+    await tick();
+    ctl.abort(new Error('stop'));
+    await expect(run).rejects.toThrow('stop');
+    expect(c.log).toContain('remove force=true');
+  });
+});
