@@ -3,12 +3,25 @@
 # objects per type and RSS. It only measures; pydbg decides what is a leak.
 #   leakhunt.py OUT ROUNDS WARMUP ITERATIONS TARGET [ARGS...]
 #   TARGET: a script (compiled once, run as __main__ each iteration) or module:function (no arguments)
+# On 3.x it also attributes the growth (attribution.py): tracemalloc's new blocks per allocation
+# site in every counted round, and one extra round with the gc off that finds the new objects
+# nobody references but whose refcount says somebody does (leaked), by type and site, and the
+# extension function each Python line called. Checkpoints (checkpoint/pydbg_checkpoint.py, put
+# on sys.path here) are measured per name in every round.
 from __future__ import print_function
 
 import gc
 import json
 import os
 import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CHECKPOINT_DIR = os.path.join(HERE, 'checkpoint')
+sys.path.append(CHECKPOINT_DIR)  # last: a module of the user's own name wins
+os.environ['PYTHONPATH'] = os.pathsep.join([p for p in (os.environ.get('PYTHONPATH'), CHECKPOINT_DIR) if p])
+sys.path.insert(0, HERE)
+import attribution  # noqa: E402  (pydbg's, next to this file)
+del sys.path[0]
 
 
 def rss_bytes():
@@ -90,7 +103,7 @@ def main():
     args = sys.argv[6:]
     try:
         import tracemalloc
-        tracemalloc.start()
+        tracemalloc.start(attribution.FRAMES)
     except ImportError:
         tracemalloc = None
     result = {'target': target, 'iterations': iterations, 'warmup': warmup, 'rounds': [], 'error': None,
@@ -98,23 +111,35 @@ def main():
               'has_tracemalloc': tracemalloc is not None}
     devnull = open(os.devnull, 'w')
     real_stdout = sys.stdout
+    hunter = attribution.Hunter(tracemalloc, os.getcwd())
+    import pydbg_checkpoint
+    pydbg_checkpoint._hunter = hunter
     try:
         fn = load(target, args)
+        hunter.calibrate()
         for r in range(warmup + rounds):
+            # the allocation snapshot first: it is then part of both measurements
+            traced_before = tracemalloc.take_snapshot() if tracemalloc else None
             before = snapshot(tracemalloc)
             sys.stdout = devnull
+            hunter.start_round('measure')
             try:
-                for _ in range(iterations):
-                    fn()
+                attribution.invoke(fn, iterations)
             finally:
                 # a TextIOWrapper keeps pending chunks until its buffer fills: bounded, but it would
                 # read as +1 reference per print() within a round
                 devnull.flush()
                 sys.stdout = real_stdout
             after = snapshot(tracemalloc)
+            checkpoints = hunter.end_round()
+            sites = attribution.site_growth(traced_before, tracemalloc.take_snapshot()) if tracemalloc else None
             if r < warmup:
+                if r == warmup - 1:
+                    hunter.calibrate()
                 continue
-            delta = {'types': {}}
+            delta = {'types': {}, 'checkpoints': checkpoints}
+            if sites is not None:
+                delta['sites'] = sites
             for key in ('refs', 'blocks', 'traced_bytes', 'traced_blocks', 'rss'):
                 if before.get(key) is not None and after.get(key) is not None:
                     delta[key] = after[key] - before[key]
@@ -127,6 +152,15 @@ def main():
             print('pydbg leaks: round %d/%d: refs %+d, blocks %+d, rss %+d' % (
                 r - warmup + 1, rounds, delta.get('refs', 0), delta.get('blocks', delta.get('traced_blocks', 0)),
                 delta.get('rss', 0)), file=sys.stderr)
+            del traced_before
+        if tracemalloc is not None:
+            n = min(iterations, 200 if ':' in target and not os.path.exists(target) else 3)
+            sys.stdout = devnull
+            try:
+                result['attribution'] = hunter.attribute(fn, n)
+            finally:
+                devnull.flush()
+                sys.stdout = real_stdout
     except BaseException as e:  # the repro failed: keep what was measured
         sys.stdout = real_stdout
         import traceback

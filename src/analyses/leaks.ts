@@ -15,6 +15,22 @@ export interface LeakRun {
   has_blocks: boolean;
   has_tracemalloc: boolean;
   type_source?: 'gc' | 'getobjects' | 'getcounts';
+  /** one extra round with the gc off (3.x): the leaked objects per window, type and allocation site */
+  attribution?: Attribution;
+}
+
+/** Leaked objects found in the attribution round: window '' is one call (or run) of the repro; other windows are checkpoints. */
+export interface Attribution {
+  calls: Record<string, number>;
+  groups: Array<{ window: string; type: string; count: number; sample: string; file: string | null; line: number | null; function: string | null; callee: string | null; target: boolean }>;
+  callees: Array<{ file: string; line: number; function: string; callee: string }>;
+}
+
+/** ", created at repro.py:7 in lookup(), by svc.search()" */
+export function createdAt(g: Pick<Attribution['groups'][number], 'file' | 'line' | 'function' | 'callee'>): string {
+  const at = g.file ? ` at ${g.file}:${g.line}${g.function && g.function !== '<module>' ? ` in ${g.function}()` : ''}` : '';
+  const by = g.callee ? ` by ${g.callee}` : '';
+  return at || by ? `, created${at}${at && by ? ',' : ''}${by}` : '';
 }
 
 /** A metric leaks only when every counted round grows by at least `min` per iteration (regrtest -R style). */
@@ -38,7 +54,7 @@ const fmt = (x: number) => (Math.abs(x - Math.round(x)) < 0.05 ? String(Math.rou
 
 /** Pure: turn the measured rounds into findings. The clean case returns none. */
 /** `repro`: the script's project path, or null for a module:function target (no file to point at). */
-export function analyseLeaks(run: LeakRun, repro: string | null): { findings: Finding[]; summary: LeakSummary } {
+export function analyseLeaks(run: LeakRun, repro: string | null, python?: string): { findings: Finding[]; summary: LeakSummary } {
   const n = run.iterations;
   const per: Record<string, number[]> = {};
   for (const key of ['refs', 'blocks', 'traced_blocks', 'traced_bytes', 'rss'] as const) {
@@ -60,9 +76,26 @@ export function analyseLeaks(run: LeakRun, repro: string | null): { findings: Fi
     per[`type:${t}`] = xs;
     if (steady(xs, THRESHOLDS.type)) typeLeaks.push([t, mean(xs)]);
   }
+  // the attribution round: leaked objects of the whole repro (window ''), per call, at their site
+  const attr = run.attribution;
+  const attrCalls = attr?.calls[''] ?? 0;
+  const attributed = (attr?.groups ?? []).filter((g) => g.window === '' && attrCalls > 0 && g.count / attrCalls >= THRESHOLDS.type);
+  // a type the gc does not count (a tuple of atoms is untracked after a collection; str, int never
+  // tracked) is named when its objects leaked in the attribution round AND the refcount grew in every round
+  for (const g of attributed) {
+    if (!typeLeaks.some(([t]) => t === g.type) && steady(per.refs, THRESHOLDS.refs)) typeLeaks.push([g.type, g.count / attrCalls]);
+  }
   typeLeaks.sort((a, b) => b[1] - a[1]);
   for (const [t, m] of typeLeaks) {
-    findings.push(finding('TypeLeak', `leaks ${fmt(m)} ${t} per ${unit}`, 'error', { type: t, perIteration: +m.toFixed(3) }));
+    const g = attributed.find((x) => x.type === t);
+    const f = finding('TypeLeak', `leaks ${fmt(m)} ${t} per ${unit}${g ? createdAt(g) : ''}`, 'error', { type: t, perIteration: +m.toFixed(3), ...(g ? { sample: g.sample, ...(g.callee ? { callee: g.callee } : {}) } : {}) });
+    if (g?.file) {
+      const site = { function: g.function, file: g.file, line: g.line, object: null, inUserCode: true };
+      f.userFrame = site;
+      f.frames = [site];
+    }
+    if (g) f.related = [{ message: `e.g. ${g.sample}`, frames: [] }];
+    findings.push(f);
   }
   if (steady(per.refs, THRESHOLDS.refs)) {
     findings.push(finding('RefLeak', `total refcount grows by ${fmt(mean(per.refs!))} per ${unit}`, 'error', { perIteration: +mean(per.refs!).toFixed(3) }));
@@ -83,8 +116,22 @@ export function analyseLeaks(run: LeakRun, repro: string | null): { findings: Fi
         { perIterationBytes: Math.round(m) },
       ),
     );
+    if (!pythonSeesIt) {
+      const cmd = memcheckCommand(run, python);
+      const f = findings[findings.length - 1]!;
+      f.data.memcheck = cmd;
+      f.related = [{ message: `refcounts stay flat: memory allocated in C and never freed (a struct left behind on one path?); run: ${cmd}`, frames: [] }];
+    }
   }
   return { findings, summary: { perIteration: per, typeSource: run.type_source, rounds: run.rounds.length, iterations: n } };
+}
+
+/** The exact memcheck command for the same repro (module:function becomes a python -c loop). */
+export function memcheckCommand(run: Pick<LeakRun, 'target'>, python?: string, args: string[] = []): string {
+  const v = python ? ` --python ${python.split('.').slice(0, 2).join('.')}` : '';
+  const m = MODULE_FUNCTION.exec(run.target);
+  if (m && !run.target.endsWith('.py')) return `pydbg check memcheck${v} -- python -c "import ${m[1]}; [${m[1]}.${m[2]}() for _ in range(100)]"`;
+  return `pydbg check memcheck${v} ${[run.target, ...args].join(' ')}`;
 }
 
 const IDENT = '[A-Za-z_][A-Za-z0-9_]*';
@@ -139,7 +186,7 @@ export const leaks: Analysis = {
       outputs: [/^leaks\.json$/],
     };
   },
-  parse(files, { outDir, run, repro }) {
+  parse(files, { outDir, run, repro, plan }) {
     let data: LeakRun | undefined;
     try {
       data = JSON.parse(files.get(OUTPUT) ?? '') as LeakRun;
@@ -149,7 +196,7 @@ export const leaks: Analysis = {
     if (!data || !Array.isArray(data.rounds)) {
       throw new PydbgError(ExitCode.TOOL_FAILED, `the leak hunt produced no measurements (the repro exited with ${run.exitCode} before the first round)`, { hint: 'run the repro with pydbg run first' });
     }
-    const { findings, summary } = analyseLeaks(data, repro[0]!.endsWith('.py') ? repro[0]! : null);
+    const { findings, summary } = analyseLeaks(data, repro[0]!.endsWith('.py') ? repro[0]! : null, plan.version.text);
     const reason = data.error ? `the repro failed after ${data.rounds.length} counted round(s): ${data.error}` : partialReason(run);
     return {
       status: reason ? 'partial' : 'complete',

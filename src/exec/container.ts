@@ -52,8 +52,7 @@ export function runSpec(s: SpecInput): ContainerSpec {
     ...(req.env ?? {}),
   };
   // the project's modules import from the extension build (imports.ts); a PYTHONPATH set by pydbg.yaml or -e comes after
-  const pythonPath = runPythonPath(s.ext, env.PYTHONPATH);
-  if (pythonPath !== undefined) env.PYTHONPATH = pythonPath;
+  env.PYTHONPATH = runPythonPath(s.ext, env.PYTHONPATH);
   const argv = req.shell ? ['bash'] : req.argv; // not a login shell: /etc/profile would reset PATH
   const cmd = req.gdb && !req.shell ? underGdb(s.interactive ? 'interactive' : 'batch', argv) : underExec(argv);
   return {

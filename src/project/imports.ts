@@ -25,6 +25,8 @@ export const BUILD_MANIFEST = '/pydbg/manifest.json';
 export const BUILD_STAMP = '/pydbg/build.stamp';
 /** on PYTHONPATH in every run of a project with an extension */
 export const IMPORT_SITE = helper('site');
+/** `from pydbg_checkpoint import checkpoint` (images/run/checkpoint): on every run's PYTHONPATH, last */
+export const CHECKPOINT_DIR = helper('checkpoint');
 
 const HEREDOC = 'PYDBG_MANIFEST_EOF';
 let manifestSource: string | undefined;
@@ -58,8 +60,8 @@ export function recordBuildLines(b: ExtensionBuild): string[] {
  * PYTHONPATH of a run: IMPORT_SITE first, then whatever pydbg.yaml or -e set (it adds to pydbg's,
  * rather than replacing it). Without an extension there is nothing to redirect: the user's value.
  */
-export function runPythonPath(ext: ExtensionBuild, user: string | undefined): string | undefined {
-  if (ext.kind === 'none') return user;
-  const rest = user ? user.split(':').filter((p) => p !== IMPORT_SITE) : [];
-  return [IMPORT_SITE, ...rest].join(':');
+export function runPythonPath(ext: ExtensionBuild, user: string | undefined): string {
+  const rest = user ? user.split(':').filter((p) => p !== IMPORT_SITE && p !== CHECKPOINT_DIR) : [];
+  // pydbg_checkpoint is importable in every run; last, so it never shadows a module of the user's
+  return [...(ext.kind === 'none' ? [] : [IMPORT_SITE]), ...rest, CHECKPOINT_DIR].join(':');
 }

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runSpec } from '../../src/exec/container.js';
 import { extBuildScript, type ExtensionBuild } from '../../src/project/detect.js';
-import { BUILD_MANIFEST, BUILD_STAMP, IMPORT_SITE, runPythonPath } from '../../src/project/imports.js';
+import { BUILD_MANIFEST, BUILD_STAMP, CHECKPOINT_DIR, IMPORT_SITE, runPythonPath } from '../../src/project/imports.js';
 import type { VariantPlan } from '../../src/project/plan.js';
 import type { RunRequest } from '../../src/exec/types.js';
 import { RUN_HELPERS } from '../../src/container/layout.js';
@@ -72,25 +72,24 @@ describe('the run environment: pydbg\'s sitecustomize first on PYTHONPATH', () =
 
   it('an extension: PYTHONPATH is the site directory (the build roots come from the manifest at run time)', () => {
     expect(IMPORT_SITE).toBe('/opt/pydbg-run/site');
-    for (const ext of KINDS) expect(spec(ext).env.PYTHONPATH).toBe(IMPORT_SITE);
+    for (const ext of KINDS) expect(spec(ext).env.PYTHONPATH).toBe(`${IMPORT_SITE}:${CHECKPOINT_DIR}`);
   });
 
   it('PYTHONPATH from pydbg.yaml or -e is added after it, not instead of it', () => {
-    expect(spec(KINDS[0]!, {}, { PYTHONPATH: '/src/lib' }).env.PYTHONPATH).toBe(`${IMPORT_SITE}:/src/lib`);
-    expect(spec(KINDS[0]!, { env: { PYTHONPATH: '/a:/b' } }, { PYTHONPATH: '/src/lib' }).env.PYTHONPATH).toBe(`${IMPORT_SITE}:/a:/b`);
-    expect(spec(KINDS[0]!, { env: { PYTHONPATH: `${IMPORT_SITE}:/a` } }).env.PYTHONPATH).toBe(`${IMPORT_SITE}:/a`);
+    expect(spec(KINDS[0]!, {}, { PYTHONPATH: '/src/lib' }).env.PYTHONPATH).toBe(`${IMPORT_SITE}:/src/lib:${CHECKPOINT_DIR}`);
+    expect(spec(KINDS[0]!, { env: { PYTHONPATH: '/a:/b' } }, { PYTHONPATH: '/src/lib' }).env.PYTHONPATH).toBe(`${IMPORT_SITE}:/a:/b:${CHECKPOINT_DIR}`);
+    expect(spec(KINDS[0]!, { env: { PYTHONPATH: `${IMPORT_SITE}:/a` } }).env.PYTHONPATH).toBe(`${IMPORT_SITE}:/a:${CHECKPOINT_DIR}`);
   });
 
-  it('no extension: nothing to redirect, PYTHONPATH is the user\'s or unset', () => {
-    expect(spec(NONE).env.PYTHONPATH).toBeUndefined();
-    expect(spec(NONE, { env: { PYTHONPATH: '/a' } }).env.PYTHONPATH).toBe('/a');
+  it('no extension: nothing to redirect, PYTHONPATH is the user\'s, then pydbg_checkpoint', () => {
+    expect(spec(NONE).env.PYTHONPATH).toBe(CHECKPOINT_DIR);
+    expect(spec(NONE, { env: { PYTHONPATH: '/a' } }).env.PYTHONPATH).toBe(`/a:${CHECKPOINT_DIR}`);
   });
 
   it('runPythonPath keeps empty entries (the current directory) and drops a repeated site directory', () => {
-    expect(runPythonPath(KINDS[0]!, undefined)).toBe(IMPORT_SITE);
-    expect(runPythonPath(KINDS[0]!, '')).toBe(IMPORT_SITE);
-    expect(runPythonPath(KINDS[0]!, ':/x')).toBe(`${IMPORT_SITE}::/x`);
-    expect(runPythonPath(NONE, undefined)).toBeUndefined();
+    expect(runPythonPath(KINDS[0]!, undefined)).toBe(`${IMPORT_SITE}:${CHECKPOINT_DIR}`);
+    expect(runPythonPath(KINDS[0]!, ':/x')).toBe(`${IMPORT_SITE}::/x:${CHECKPOINT_DIR}`);
+    expect(runPythonPath(NONE, undefined)).toBe(CHECKPOINT_DIR);
   });
 
   it('the helpers mount carries the site directory and the manifest script', () => {
