@@ -48,7 +48,9 @@ export interface ProjectOptions {
   python?: string;
   arch?: string;
   board?: string;
-  /** build a missing variant image */
+  /** ARM targets: 'emulated' selects (and builds) the '-emu' variant image (2.7–3.10) */
+  buildMode?: 'cross' | 'emulated';
+  /** build a missing variant image first (default true; false: exit 13 with the build command) */
   build?: boolean;
   network?: boolean;
   rw?: boolean;
@@ -123,6 +125,7 @@ export function validateProject(o: ProjectOptions): RunOpts {
     python: o.python,
     arch: o.arch,
     board: o.board,
+    buildMode: opt(o.buildMode, (m) => v.parseChoice(m, 'buildMode', ['cross', 'emulated'] as const)),
     build: o.build,
     network: o.network,
     rw: o.rw,

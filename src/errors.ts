@@ -42,7 +42,7 @@ export const EXIT_CODE_DOCS: Record<ExitCodeValue, string> = {
   10: 'pydbg.yaml is invalid (the message names the file, line and field)',
   11: "the user's extension failed to build inside the variant (compiler output is shown)",
   12: 'an extension was configured (pydbg.yaml build section) but pydbg cannot find it',
-  13: "the variant image does not exist yet (build it with 'pydbg env build …' or pass --build)",
+  13: "the variant image does not exist and --no-build was given (the hint gives the 'pydbg env build …' command)",
   14: 'ARM target but QEMU user emulation is not set up (binfmt_misc handler missing, disabled or without the F flag; the hint gives the commands)',
   20: 'pydbg check: findings in your code (the report lists them)',
   21: 'pydbg check: the analysis cannot run on this variant or version (the message says which variant works)',
@@ -66,10 +66,35 @@ export class PydbgError extends Error {
   }
 }
 
+/** Text the user typed, cut to `max` characters for a message ('…' and the full length when cut). */
+export function clip(s: string, max = 60): string {
+  const chars = [...s];
+  return chars.length > max ? `${chars.slice(0, max).join('')}… (${chars.length} characters)` : s;
+}
+
+/**
+ * A value the user typed, for a message: quoted, control characters escaped, and cut to `max`
+ * characters (a 10,000-character argument is not echoed back whole).
+ */
+export function quoted(v: unknown, max = 60): string {
+  if (typeof v !== 'string') return String(v);
+  const chars = [...v];
+  const cut = chars.length > max ? `${chars.slice(0, max).join('')}…` : v;
+  const esc = cut.replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  return `'${esc}'${chars.length > max ? ` (${chars.length} characters)` : ''}`;
+}
+
 export const usageError = (message: string, hint?: string) => new PydbgError(ExitCode.USAGE, message, { hint });
 export const catalogueError = (message: string, hint?: string) => new PydbgError(ExitCode.CATALOGUE, message, { hint });
 export const sourceError = (message: string, hint?: string, cause?: unknown) =>
   new PydbgError(ExitCode.SOURCE, message, { hint, cause });
+
+/** The hint of an error that is pydbg's own fault. */
+export const BUG_HINT = 'this is a bug in pydbg; please report it with the command you ran';
+
+/** What an interrupted or timed-out build leaves: the default hint of InterruptedError. */
+export const BUILD_INTERRUPTED_HINT =
+  'nothing was tagged and the build containers were removed; run the same command again: the finished shared layers (base, toolchain, build Python) are kept, the interrupted build starts over';
 
 export class InterruptedError extends PydbgError {
   /** `hint` says what is kept; the default speaks of a build (a run's timeout says the container was removed). */
@@ -77,7 +102,7 @@ export class InterruptedError extends PydbgError {
     super(
       reason === 'timeout' ? ExitCode.TIMEOUT : ExitCode.INTERRUPTED,
       reason === 'timeout' ? `timed out: ${what}` : `interrupted: ${what}`,
-      { hint: hint ?? 'nothing was tagged and the build containers were removed; run the same command again: the finished shared layers (base, toolchain, build Python) are kept, the interrupted build starts over' },
+      { hint: hint ?? BUILD_INTERRUPTED_HINT },
     );
   }
 }

@@ -9,3 +9,4 @@ export function pydbgHome(): string {
 export const sourcesDir = () => join(pydbgHome(), 'sources');
 export const buildsDir = () => join(pydbgHome(), 'builds');
 export const logsDir = () => join(pydbgHome(), 'logs');
+export const reportsDir = () => join(pydbgHome(), 'reports');

@@ -5,11 +5,11 @@
  */
 import { join, relative } from 'node:path';
 import { OUT_MOUNT } from '../container/layout.js';
-import { ExitCode, PydbgError, usageError, type ExitCodeValue } from '../errors.js';
+import { BUG_HINT, ExitCode, PydbgError, usageError, type ExitCodeValue } from '../errors.js';
 import { containerUser } from '../exec/container.js';
 import { runProject } from '../exec/run.js';
 import type { RunIO, RunRequest, RunResult } from '../exec/types.js';
-import { pydbgHome } from '../paths.js';
+import { reportsDir } from '../paths.js';
 import { namedRepro, resolveProject, type ProjectInput, type ResolvedProject } from '../project/project.js';
 import { reproArgv, type Analysis, type CheckOptions } from './analysis.js';
 import { openOutDir } from './outdir.js';
@@ -49,7 +49,7 @@ export interface CheckDeps {
   now(): Date;
 }
 
-const DEFAULT_DEPS: CheckDeps = { runProject, containerUser, reportsDir: () => join(pydbgHome(), 'reports'), now: () => new Date() };
+const DEFAULT_DEPS: CheckDeps = { runProject, containerUser, reportsDir, now: () => new Date() };
 
 export async function check(input: CheckInput, io: RunIO, deps: Partial<CheckDeps> = {}): Promise<CheckResult> {
   const d: CheckDeps = { ...DEFAULT_DEPS, ...deps };
@@ -75,7 +75,7 @@ export async function check(input: CheckInput, io: RunIO, deps: Partial<CheckDep
       await out.abandon(); // the tool did not run to its end: leave nothing behind
       throw e;
     }
-    if (!run) throw new PydbgError(ExitCode.INTERNAL, 'the run returned no result');
+    if (!run) throw new PydbgError(ExitCode.INTERNAL, 'the run returned no result', { hint: BUG_HINT });
     const files = await out.collect(cmd.outputs);
     const { artefacts = [], ...parsed } = def.parse(files, { plan, run, repro, outDir: out.dir });
     const report: AnalysisReport = {
@@ -100,7 +100,7 @@ export async function check(input: CheckInput, io: RunIO, deps: Partial<CheckDep
 /** The repro's words: as given, or a named repro from pydbg.yaml (shell words; a leading `python` before a script is dropped). */
 function reproOf(input: CheckInput, project: ResolvedProject, def: Analysis): string[] {
   if (input.reproName !== undefined) {
-    if (input.repro.length) throw usageError(`give a repro or --repro ${input.reproName}, not both`);
+    if (input.repro.length) throw usageError(`give a repro or --repro ${input.reproName}, not both`, `pydbg check ${def.name} --repro ${input.reproName}   or   pydbg check ${def.name} ${input.repro.join(' ')}`);
     const words = namedRepro(project.config, input.reproName, project.configPath);
     return /^python3?$/.test(words[0]!) && words[1]?.endsWith('.py') ? words.slice(1) : words;
   }

@@ -175,7 +175,7 @@ export const leaks: Analysis = {
   },
   command({ repro, options }) {
     const [target, ...args] = repro;
-    if (target === undefined) throw usageError('leaks needs a repro: a script, or module:function');
+    if (target === undefined) throw usageError('leaks needs a repro: a script, or module:function', 'e.g. pydbg check leaks repro.py, or pydbg check leaks mypkg.tests:search');
     const t = leakTarget(target);
     const iterations = options.iterations ?? (t.kind === 'call' ? 1000 : 20);
     return {

@@ -12,7 +12,7 @@
  */
 import { chmod, chown, copyFile, mkdir, mkdtemp, readdir, readFile, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { ExitCode, PydbgError } from '../errors.js';
+import { BUG_HINT, ExitCode, PydbgError } from '../errors.js';
 
 export interface OutDirOptions {
   /** --out DIR: the user's directory (created when missing, never chmod'ed) */
@@ -123,7 +123,7 @@ export async function openOutDir(o: OutDirOptions): Promise<OutDir> {
     },
     async write(files) {
       for (const f of files) {
-        if (!f.name || basename(f.name) !== f.name || f.name === '.' || f.name === '..') throw new PydbgError(ExitCode.INTERNAL, `an analysis asked to write '${f.name}', which is not a plain file name`);
+        if (!f.name || basename(f.name) !== f.name || f.name === '.' || f.name === '..') throw new PydbgError(ExitCode.INTERNAL, `an analysis asked to write '${f.name}', which is not a plain file name`, { hint: BUG_HINT });
       }
       await ensureDir();
       const paths: string[] = [];

@@ -88,13 +88,13 @@ export const pymallocStats: Analysis = {
     return undefined;
   },
   command({ repro }) {
-    if (!repro[0]?.endsWith('.py')) throw usageError('pymalloc-stats runs a Python script: pydbg check pymalloc-stats repro.py [args]');
+    if (!repro[0]?.endsWith('.py')) throw usageError('pymalloc-stats runs a Python script', 'pydbg check pymalloc-stats repro.py [args]');
     return { argv: ['python', helper('mallocstats.py'), OUT_MOUNT, ...repro], env: {}, crashArgv: ['python', ...repro], notes: [], outputs: [/^mallocstats\.(before|after)\.txt$/] };
   },
   parse(files, { outDir, run }) {
     const before = files.get(BEFORE);
     const after = files.get(AFTER);
-    if (!before) throw new PydbgError(ExitCode.TOOL_FAILED, 'no pymalloc statistics were written (the interpreter failed before the repro started)');
+    if (!before) throw new PydbgError(ExitCode.TOOL_FAILED, 'no pymalloc statistics were written (the interpreter failed before the repro started)', { hint: "run the repro with 'pydbg run' to see why the interpreter stopped" });
     const diff = diffMallocStats(parseMallocStats(before), parseMallocStats(after ?? ''));
     const reason = !after ? 'the repro died before the second statistics' : partialReason(run);
     return {

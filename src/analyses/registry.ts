@@ -1,6 +1,6 @@
 /** Every analysis `pydbg check` knows, in the order help lists them. */
-import { closest } from 'fastest-levenshtein';
-import { usageError } from '../errors.js';
+import { quoted, usageError } from '../errors.js';
+import { closestTo } from '../suggest.js';
 import type { Analysis } from './analysis.js';
 import { leaks } from './leaks.js';
 import { massif } from './massif.js';
@@ -22,6 +22,6 @@ export function findAnalysis(name: string): Analysis | undefined {
 export function analysisByName(name: string): Analysis {
   const found = findAnalysis(name);
   if (found) return found;
-  const guess = closest(name, [...ANALYSIS_NAMES]);
-  throw usageError(`unknown analysis '${name}'`, `did you mean '${guess}'? analyses: ${ANALYSIS_NAMES.join(', ')}`);
+  const guess = closestTo(name, ANALYSIS_NAMES);
+  throw usageError(`unknown analysis ${quoted(name)}`, `${guess ? `did you mean '${guess}'? ` : ''}analyses: ${ANALYSIS_NAMES.join(', ')}`);
 }

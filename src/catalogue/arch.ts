@@ -1,4 +1,5 @@
-import { catalogueError } from '../errors.js';
+import { catalogueError, quoted } from '../errors.js';
+import { closestTo } from '../suggest.js';
 
 /**
  * Architectures pydbg builds for. amd64 is native; arm64 and armv7 are cross-compiled on the
@@ -51,7 +52,7 @@ const ALIASES: Record<string, ArchDef['name']> = {
 export function resolveArch(input: string | undefined): ArchDef {
   const key = (input ?? 'amd64').trim().toLowerCase();
   const name = ALIASES[key];
-  if (!name) throw catalogueError(`unknown architecture '${input}'`, `use one of: ${ARCHES.map((a) => a.name).join(', ')} (or a board: 'pydbg boards')`);
+  if (!name) throw catalogueError(`unknown architecture ${quoted(input)}`, `use one of: ${ARCHES.map((a) => a.name).join(', ')} (or a board: 'pydbg boards')`);
   return ARCHES.find((a) => a.name === name)!;
 }
 
@@ -72,6 +73,22 @@ export function archOfEngine(engineArch: string): ArchDef | undefined {
  */
 export type BuildMode = 'native' | 'cross' | 'emulated';
 export const BUILD_MODES = ['cross', 'emulated'] as const;
+
+/**
+ * How long a variant build takes, in minutes (measured on a two-core x86-64 machine; README
+ * "ARM" has the numbers): the interpreter itself by build mode, and each shared layer a first
+ * build also makes. Used for the estimate a run prints before building a missing image.
+ */
+export const BUILD_MINUTES: Readonly<Record<BuildMode, readonly [number, number]>> = { native: [2, 4], cross: [4, 8], emulated: [25, 35] };
+export const LAYER_MINUTES = {
+  /** the target's base + toolchain layer: x86-64 natively, an ARM one under QEMU */
+  native: 3,
+  emulated: 4,
+  /** the cross toolchain layer on the build machine */
+  xbuild: 1,
+  /** the build Python of one source (cross builds) */
+  buildPython: 3,
+} as const;
 
 /** CPython versions whose cross build is verified (they take --with-build-python). */
 export const CROSS_MIN_VERSION = '3.11';
@@ -99,7 +116,8 @@ export function resolveBoard(input: string): BoardDef {
   const key = input.trim().toLowerCase();
   const b = BOARDS.find((x) => x.name === key);
   if (!b) {
-    throw catalogueError(`unknown board '${input}'`, `known boards: ${BOARDS.map((x) => `${x.name} (${x.arch}, ${x.cpu})`).join(', ')}`);
+    const guess = closestTo(key, BOARDS.map((x) => x.name));
+    throw catalogueError(`unknown board ${quoted(input)}`, `${guess ? `did you mean '${guess}'? ` : ''}known boards: ${BOARDS.map((x) => `${x.name} (${x.arch}, ${x.cpu})`).join(', ')}`);
   }
   return b;
 }

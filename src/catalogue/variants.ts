@@ -1,6 +1,7 @@
-import { closest } from 'fastest-levenshtein';
-import { catalogueError } from '../errors.js';
-import { cmpMinor, minorOf, type PyVersion } from './versions.js';
+import { catalogueError, quoted } from '../errors.js';
+import { closestTo } from '../suggest.js';
+import { checkConfigureArgs } from './configure.js';
+import { cmpMinor, minorOf, releaseOf, type PyVersion } from './versions.js';
 
 /**
  * The variant catalogue: CPython's debug-build flag history, encoded as data plus rules.
@@ -163,8 +164,8 @@ export function parseVariantList(input: string | string[]): VariantName[] {
   for (const r of raw) {
     const name = normaliseAlias(r);
     if (!(VARIANT_NAMES as readonly string[]).includes(name)) {
-      const guess = closest(name, [...VARIANT_NAMES]);
-      throw catalogueError(`unknown variant '${r}'`, `did you mean '${guess}'? (see 'pydbg variants')`);
+      const guess = closestTo(name, VARIANT_NAMES);
+      throw catalogueError(`unknown variant ${quoted(r)}`, `${guess ? `did you mean '${guess}'? ` : ''}variants: ${VARIANT_NAMES.join(', ')} (see 'pydbg variants')`);
     }
     if (!out.includes(name as VariantName)) out.push(name as VariantName);
   }
@@ -274,7 +275,7 @@ export function resolveVariant(names: VariantName[], version: PyVersion, extras:
   else memDebugHooks = pymallocOn && (pydebug || has('pymalloc-debug'));
 
   const expected: ExpectedProps = {
-    version: version.text,
+    version: releaseOf(version),
     py_debug: pydebug,
     ref_debug: pydebug,
     trace_refs: has('trace-refs') || (pydebug && !atLeast('3.8')),
@@ -300,6 +301,7 @@ export function resolveVariant(names: VariantName[], version: PyVersion, extras:
 
   const userArgs = extras.configureArgs ?? [];
   const userCflags = extras.cflags ?? [];
+  checkConfigureArgs(userArgs, names, expected);
   if (userArgs.length || userCflags.length) notes.push('user configure args / CFLAGS are recorded in the image labels');
 
   return {

@@ -1,4 +1,4 @@
-import { catalogueError } from '../errors.js';
+import { catalogueError, quoted, sourceError, usageError } from '../errors.js';
 
 /**
  * CPython releases pydbg knows by hash. The sha256 values are the upstream python.org tarball
@@ -59,18 +59,39 @@ export const DEFAULT_RELEASE: Record<string, string> = {
 };
 
 export const SUPPORTED_MINORS = Object.keys(DEFAULT_RELEASE);
+/** The newest MAJOR.MINOR the catalogue knows: a newer checkout builds with its rules. */
+export const NEWEST_MINOR = SUPPORTED_MINORS.at(-1)!;
 
 export interface PyVersion {
   major: number;
   minor: number;
   micro: number;
-  text: string; // "3.13.5"
+  /** as the source says it: "3.13.5", or a checkout's full PY_VERSION, "3.13.0a1+" */
+  text: string;
+  /** set when the version is newer than the catalogue: the MAJOR.MINOR whose rules it is built with */
+  rulesOf?: string;
 }
 
+/** MAJOR.MINOR.MICRO of a version: what the interpreter reports in sys.version_info. */
+export const releaseOf = (v: Pick<PyVersion, 'major' | 'minor' | 'micro'>) => `${v.major}.${v.minor}.${v.micro}`;
+
+const VERSION_HINT = 'use MAJOR.MINOR (e.g. 3.13) or MAJOR.MINOR.MICRO (e.g. 3.13.5)';
+
+/** "3.13.5" → a PyVersion. Anything else is a malformed argument (exit 2). */
 export function parseVersion(text: string): PyVersion {
   const m = /^(\d+)\.(\d+)\.(\d+)$/.exec(text);
-  if (!m) throw catalogueError(`not a CPython release number: '${text}'`, 'use MAJOR.MINOR (e.g. 3.13) or MAJOR.MINOR.MICRO (e.g. 3.13.5)');
+  if (!m) throw usageError(`not a CPython version: ${quoted(text)}`, VERSION_HINT);
   return { major: Number(m[1]), minor: Number(m[2]), micro: Number(m[3]), text };
+}
+
+/**
+ * A checkout's PY_VERSION (Include/patchlevel.h), kept whole: "3.13.0a1+", "3.14.0rc2", "3.12.4".
+ * The numbers are what the interpreter reports; the text is what labels and tags show.
+ */
+export function parsePatchlevel(text: string): PyVersion {
+  const m = /^(\d+)\.(\d+)\.(\d+)((?:a|b|rc)\d+)?(\+)?$/.exec(text.trim());
+  if (!m) throw usageError(`not a CPython version: ${quoted(text)} (from Include/patchlevel.h)`, 'PY_VERSION is MAJOR.MINOR.MICRO, optionally followed by a1/b2/rc1 and +');
+  return { major: Number(m[1]), minor: Number(m[2]), micro: Number(m[3]), text: text.trim() };
 }
 
 /** Compare (major, minor) of v with "3.9"-style bound: negative, 0, positive. */
@@ -95,6 +116,7 @@ export interface ResolvedSource {
  */
 export function resolveRelease(spec: string): Release {
   const s = spec.trim();
+  if (!/^\d+\.\d+(\.\d+)?$/.test(s)) throw usageError(`not a CPython version: ${quoted(spec)}`, VERSION_HINT);
   if (/^\d+\.\d+$/.test(s)) {
     const def = DEFAULT_RELEASE[s];
     if (!def) throw unsupportedMinor(s);
@@ -105,7 +127,8 @@ export function resolveRelease(spec: string): Release {
   const r = findRelease(s);
   if (!r) {
     const known = RELEASES.filter((x) => x.version.startsWith(`${minorOf(v)}.`)).map((x) => x.version);
-    throw catalogueError(
+    // a known version, an unknown release of it: a source without a hash (exit 4, not the catalogue's 3)
+    throw sourceError(
       `CPython ${s} is not in pydbg's catalogue, so there is no pinned sha256 to verify it against`,
       `use a known release (${known.join(', ')}), or pass --source-url URL --sha256 HEX, or --source PATH (a CPython checkout or tarball)`,
     );
@@ -113,12 +136,16 @@ export function resolveRelease(spec: string): Release {
   return r;
 }
 
-/** For --source/--source-url: the version must still be one pydbg can build (2.7, 3.8–3.15). */
-export function resolveVersionOnly(spec: string): PyVersion {
-  const s = spec.trim();
-  const v = /^\d+\.\d+$/.test(s) ? parseVersion(`${s}.0`) : parseVersion(s);
-  if (!DEFAULT_RELEASE[minorOf(v)]) throw unsupportedMinor(minorOf(v));
-  return v;
+/**
+ * For --source/--source-url (a source that brings its own bytes): a version pydbg can build — a
+ * known MAJOR.MINOR, or one newer than the catalogue, built with the newest known version's rules
+ * (`rulesOf`; the plan warns). Older unknown versions are refused.
+ */
+export function resolveVersionOnly(spec: string | PyVersion): PyVersion {
+  const v = typeof spec !== 'string' ? spec : /^\d+\.\d+$/.test(spec.trim()) ? parseVersion(`${spec.trim()}.0`) : parseVersion(spec.trim());
+  if (DEFAULT_RELEASE[minorOf(v)]) return v;
+  if (cmpMinor(v, NEWEST_MINOR) > 0) return { ...v, rulesOf: NEWEST_MINOR };
+  throw unsupportedMinor(minorOf(v));
 }
 
 export function findRelease(version: string): Release | undefined {

@@ -5,7 +5,6 @@
  */
 import { resolve } from 'node:path';
 import type { Engine } from '../engine/engine.js';
-import { InterruptedError } from '../errors.js';
 import type { Progress } from '../provision/variant.js';
 
 export interface CliProgress extends Progress {
@@ -35,13 +34,7 @@ export interface CommandResult {
 
 export type CommandFn<O> = (options: O, deps: Deps) => Promise<CommandResult>;
 
-/** The signal, also aborted after `seconds` (when given) with a timeout error. */
-export function withTimeout(signal: AbortSignal, seconds: number | undefined, what: (s: number) => string): { signal: AbortSignal; clear: () => void } {
-  if (seconds === undefined) return { signal, clear: () => {} };
-  const t = new AbortController();
-  const timer = setTimeout(() => t.abort(new InterruptedError('timeout', what(seconds))), seconds * 1000);
-  return { signal: AbortSignal.any([signal, t.signal]), clear: () => clearTimeout(timer) };
-}
+export { withTimeout } from '../timeout.js';
 
 export const resolveIn = (deps: Pick<Deps, 'cwd'>, p: string | undefined): string | undefined => (p === undefined ? undefined : resolve(deps.cwd, p));
 

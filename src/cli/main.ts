@@ -4,7 +4,7 @@
  * an error — to output and an exit code. The only place the real engine is constructed.
  */
 import type { Engine } from '../engine/engine.js';
-import { ExitCode, InterruptedError, PydbgError } from '../errors.js';
+import { BUG_HINT, ExitCode, InterruptedError, PydbgError } from '../errors.js';
 import type { CommandFn, CommandResult, Deps } from './deps.js';
 import { CliUsageError, commandId, parseCLI, type ParsedCLI } from './parse.js';
 import { StderrProgress } from './progress.js';
@@ -19,6 +19,7 @@ const LOAD: Record<CommandId, Loader> = {
   'env list': async () => (await import('./commands/env.js')).list,
   'env inspect': async () => (await import('./commands/env.js')).inspect,
   'env rm': async () => (await import('./commands/env.js')).rm,
+  'env gc': async () => (await import('./commands/gc.js')).gc,
   run: async () => (await import('./commands/run.js')).run,
   shell: async () => (await import('./commands/run.js')).shell,
   check: async () => (await import('./commands/check.js')).check,
@@ -76,7 +77,7 @@ export async function execute(argv: readonly string[], io: MainIO): Promise<numb
       stdout: io.stdout,
       stderr: io.stderr,
       engine: () => {
-        if (!makeEngine) throw new PydbgError(ExitCode.INTERNAL, `'pydbg ${id}' asked for the engine, but its table entry says it needs none`);
+        if (!makeEngine) throw new PydbgError(ExitCode.INTERNAL, `'pydbg ${id}' asked for the engine, but its table entry says it needs none`, { hint: BUG_HINT });
         return (engine ??= makeEngine());
       },
     };
@@ -94,7 +95,7 @@ function report(e: unknown, stderr: NodeJS.WritableStream): number {
     return e.exitCode;
   }
   const err = e instanceof Error ? (e.stack ?? e.message) : String(e);
-  stderr.write(`pydbg: internal error: ${err}\n  hint: this is a bug in pydbg; please report it with the command you ran\n`);
+  stderr.write(`pydbg: internal error: ${err}\n  hint: ${BUG_HINT}\n`);
   return ExitCode.INTERNAL;
 }
 

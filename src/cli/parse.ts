@@ -105,7 +105,7 @@ function toOption(o: OptionSpec): Option {
       const [k, val] = one(raw) as [string, string];
       return { ...prev, [k]: val };
     });
-  } else if (!opt.isBoolean() || o.parse) {
+  } else if ((!opt.isBoolean() && !opt.negate) || o.parse) {
     // a switch with a parser (--json) sees undefined
     opt.argParser((raw: string | undefined) => (raw === undefined ? o.parse!(raw as never, flag) : one(raw)));
   }

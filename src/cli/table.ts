@@ -7,7 +7,7 @@
  */
 import * as v from './validate.js';
 
-export const COMMAND_IDS = ['variants', 'env build', 'env dockerfile', 'env list', 'env inspect', 'env rm', 'run', 'check', 'shell', 'boards', 'doctor'] as const;
+export const COMMAND_IDS = ['variants', 'env build', 'env dockerfile', 'env list', 'env inspect', 'env rm', 'env gc', 'run', 'check', 'shell', 'boards', 'doctor'] as const;
 export type CommandId = (typeof COMMAND_IDS)[number];
 
 export { ANALYSIS_NAMES } from './validate.js';
@@ -51,7 +51,7 @@ export interface OptionSpec {
 const BUILD: CommandId[] = ['env build', 'env dockerfile'];
 const PROJECT: CommandId[] = ['run', 'check', 'shell'];
 const REPRO: CommandId[] = ['run', 'check'];
-const JSON_SWITCH: CommandId[] = ['variants', 'env build', 'env list', 'env inspect', 'run', 'check', 'boards', 'doctor'];
+const JSON_SWITCH: CommandId[] = ['variants', 'env build', 'env list', 'env inspect', 'env gc', 'run', 'check', 'boards', 'doctor'];
 
 const path = (raw: string, flag: string) => v.parsePath(raw, flag);
 
@@ -61,7 +61,10 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'python', flags: '--python <version>', description: 'CPython version: MAJOR.MINOR (catalogue default release) or MAJOR.MINOR.MICRO', default: '3.13', on: BUILD },
   { key: 'arch', flags: '--arch <arch>', description: 'target architecture: amd64 (default), arm64, armv7', on: BUILD },
   { key: 'board', flags: '--board <name>', description: "a board profile (sets --arch); see 'pydbg boards'", on: BUILD },
-  { key: 'buildMode', flags: '--build-mode <mode>', description: 'ARM targets: cross-compile on x86-64 (default, 3.11+) or build everything under QEMU', choices: ['cross', 'emulated'], on: BUILD },
+  {
+    key: 'buildMode', flags: '--build-mode <mode>', description: 'ARM targets: cross-compile on x86-64 (default, 3.11+) or build everything under QEMU', choices: ['cross', 'emulated'], on: [...BUILD, 'run', 'check', 'shell'],
+    per: { run: { description: "ARM targets: the variant image's build mode; emulated selects (and builds) the '-emu' image, needed for 2.7–3.10" }, check: { description: "ARM targets: emulated selects the '-emu' variant image (2.7–3.10)" }, shell: { description: "ARM targets: emulated selects the '-emu' variant image (2.7–3.10)" } },
+  },
   { key: 'configureArg', flags: '--configure-arg <arg>', description: 'extra ./configure argument (repeatable); recorded in the image labels', repeat: 'list', dashValue: true, parse: v.parseDockerfileWord, on: BUILD },
   { key: 'cflags', flags: '--cflags <flags>', description: "extra CFLAGS, e.g. '-DPy_REF_DEBUG' (repeatable); recorded in the image labels", repeat: 'list', dashValue: true, parse: v.parseDockerfileWord, on: BUILD },
   { key: 'source', flags: '--source <path>', description: 'build from a local CPython checkout or tarball instead of a pinned release', parse: path, on: BUILD },
@@ -78,7 +81,9 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'board', flags: '--board <name>', description: "a board profile: its architecture and QEMU CPU model; see 'pydbg boards'", on: PROJECT },
   { key: 'project', flags: '-C, --project <dir>', description: 'the project directory (mounted at /src)', default: '.', parse: path, on: PROJECT },
   { key: 'config', flags: '--config <file>', description: 'pydbg.yaml to use (default: <project>/pydbg.yaml)', parse: path, on: PROJECT },
-  { key: 'build', flags: '--build', description: 'build the variant image if it does not exist', on: PROJECT },
+  // --build first: commander then leaves the default unset (the command's default applies: build)
+  { key: 'build', flags: '--build', description: 'build a missing variant image first (the default; kept for compatibility)', on: PROJECT },
+  { key: 'build', flags: '--no-build', description: "do not build a missing variant image: stop with exit 13 and the 'pydbg env build' command (for CI)", on: PROJECT },
   { key: 'network', flags: '--network', description: 'give the container network access (default: none)', on: PROJECT },
   { key: 'rw', flags: '--rw', description: 'mount the project read-write (default: read-only)', on: PROJECT },
   { key: 'memory', flags: '--memory <size>', description: 'memory limit (k, m, g, t)', default: '8g', parse: v.parseMemory, on: PROJECT },
@@ -98,7 +103,10 @@ export const OPTIONS: readonly OptionSpec[] = [
   // ---- shared by several families
   {
     key: 'timeout', flags: '--timeout <seconds>', description: 'stop the container after this many seconds (exit 124)', parse: v.parseSeconds, on: ['env build', ...PROJECT],
-    per: { 'env build': { description: 'give up after this many seconds (nothing is left behind; exit 124)' }, run: { description: 'stop the container after this many seconds (exit 124; default: pydbg.yaml timeout)' } },
+    per: {
+      'env build': { description: 'give up after this many seconds (nothing is left behind; exit 124)' },
+      run: { description: 'stop the container after this many seconds (exit 124; default: pydbg.yaml timeout); building a missing variant image first is not counted' },
+    },
   },
   {
     key: 'json', flags: '--json', description: 'machine-readable output on stdout', parse: (r) => v.parseJsonSwitch(r), on: JSON_SWITCH,
@@ -115,6 +123,8 @@ export const OPTIONS: readonly OptionSpec[] = [
   },
   { key: 'quiet', flags: '-q, --quiet', description: 'no progress on stderr', on: ['env build', ...PROJECT], per: { run: { description: 'no pydbg progress on stderr' } } },
   { key: 'all', flags: '--all', description: 'remove every pydbg image: extension builds, project packages, variants, the shared toolchain and base', on: ['env rm'] },
+  { key: 'olderThan', flags: '--older-than <age>', description: 'remove reports older than this (m, h, d, w; a bare number is days)', default: '7d', parse: (r, f) => v.parseAge(r, f), on: ['env gc'] },
+  { key: 'dryRun', flags: '--dry-run', description: 'list what would be removed, remove nothing', on: ['env gc'] },
 ];
 
 export const COMMANDS: readonly CommandSpec[] = [
@@ -145,9 +155,13 @@ export const COMMANDS: readonly CommandSpec[] = [
     examples: ['pydbg env rm 3.13.5-nopymalloc', 'pydbg env rm --all'],
   },
   {
+    id: 'env gc', description: 'free space: superseded extension and project-package images, build stages pydbg left, old reports', engine: true,
+    examples: ['pydbg env gc --dry-run', 'pydbg env gc --older-than 30d'],
+  },
+  {
     id: 'run', description: "build the project's extension inside a variant and run a command there (exit code = the command's)", engine: true, passThrough: true,
     args: [{ syntax: '[command...]', description: 'the command to run inside the variant, after --' }],
-    examples: ['pydbg run --variant debug --python 3.13 -- python repro.py', 'pydbg run --variant nopymalloc -- python -m pytest tests/test_leak.py', 'pydbg run --repro leak --json > result.json', 'pydbg run --gdb -e PYTHONMALLOC=malloc -- python repro.py'],
+    examples: ['pydbg run --variant debug --python 3.13 -- python repro.py', 'pydbg run --variant nopymalloc -- python -m pytest tests/test_leak.py', 'pydbg run --repro leak --json > result.json', 'pydbg run --gdb -e PYTHONMALLOC=malloc -- python repro.py', 'pydbg run --arch arm64 --python 3.10 --build-mode emulated -- python repro.py', 'pydbg run --no-build -- python repro.py'],
   },
   {
     id: 'check', description: 'run an analysis on a repro inside the right variant; findings in your code first (exit 20 when there are any)', engine: true,

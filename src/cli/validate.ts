@@ -4,17 +4,17 @@
  * before the first engine call. Each returns the value in the form the layer below wants
  * (bytes, nano-CPUs, seconds, an env record). No heavy imports: the CLI's start-up loads this.
  */
-import { ExitCode, PydbgError } from '../errors.js';
+import { quoted as show, usageError } from '../errors.js';
+import { didYouMean } from '../suggest.js';
+import { MAX_SECONDS } from '../timeout.js';
 
-const usage = (message: string, hint?: string) => new PydbgError(ExitCode.USAGE, message, { hint });
-const show = (v: unknown) => (typeof v === 'string' ? `'${v.replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)}'` : String(v));
+/** Node timers overflow past 2^31-1 ms (and then fire at once): src/timeout.ts. */
+export { MAX_SECONDS };
 
 /** The engine refuses less (docker: "Minimum memory limit allowed is 6MB"). */
 export const MIN_MEMORY = 6 * 1024 ** 2;
 /** The engine's CPU granularity: NanoCPUs of at least 0.01 CPU. */
 export const MIN_CPUS = 0.01;
-/** Node timers overflow past 2^31-1 ms (and then fire at once). */
-export const MAX_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
 
 const UNITS: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
 
@@ -24,11 +24,11 @@ export function parseMemory(s: string | number, flag = '--memory'): number {
   if (typeof s === 'number') bytes = s;
   else {
     const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?$/i.exec(s.trim());
-    if (!m) throw usage(`${flag} must be a size such as 4g or 512m, not ${show(s)}`, 'units: k, m, g, t (powers of 1024)');
+    if (!m) throw usageError(`${flag} must be a size such as 4g or 512m, not ${show(s)}`, 'units: k, m, g, t (powers of 1024)');
     bytes = Math.round(Number(m[1]) * UNITS[m[2]!.toLowerCase()]!);
   }
   if (!Number.isSafeInteger(bytes) || bytes < MIN_MEMORY) {
-    throw usage(`${flag} must be at least 6m (the engine's minimum), not ${show(s)}`, 'e.g. 4g, 512m');
+    throw usageError(`${flag} must be at least 6m (the engine's minimum), not ${show(s)}`, 'e.g. 4g, 512m');
   }
   return bytes;
 }
@@ -36,7 +36,7 @@ export function parseMemory(s: string | number, flag = '--memory'): number {
 /** `--cpus 1.5` → NanoCPUs (1.5e9). */
 export function parseCpus(s: string | number, flag = '--cpus'): number {
   const n = typeof s === 'number' ? s : /^\d+(\.\d+)?$|^\.\d+$/.test(s.trim()) ? Number(s) : NaN;
-  if (!Number.isFinite(n) || n < MIN_CPUS || n > 1024) throw usage(`${flag} must be a number of CPUs from 0.01 to 1024, not ${show(s)}`, `e.g. ${flag} 2 or ${flag} 0.5`);
+  if (!Number.isFinite(n) || n < MIN_CPUS || n > 1024) throw usageError(`${flag} must be a number of CPUs from 0.01 to 1024, not ${show(s)}`, `e.g. ${flag} 2 or ${flag} 0.5`);
   return Math.round(n * 1e9);
 }
 
@@ -46,7 +46,7 @@ const NAME = /^[A-Za-z_][A-Za-z0-9_.-]*\$?$/;
 export function parseUser(s: string, flag = '--user'): string {
   const parts = s.split(':');
   const ok = parts.length <= 2 && parts.every((p) => /^\d+$/.test(p) || (NAME.test(p) && p.length <= 32));
-  if (!ok) throw usage(`${flag} must be USER or USER:GROUP (numbers or names), not ${show(s)}`, `e.g. ${flag} 1000:1000`);
+  if (!ok) throw usageError(`${flag} must be USER or USER:GROUP (numbers or names), not ${show(s)}`, `e.g. ${flag} 1000:1000`);
   return s;
 }
 
@@ -58,10 +58,10 @@ export function parseEnvPair(s: string, flag = '--env'): [string, string] {
   const name = i < 0 ? s : s.slice(0, i);
   if (i < 0 || !ENV_NAME.test(name)) {
     const hint = i < 0 && ENV_NAME.test(name) ? `give the value: ${flag} ${name}=VALUE (pydbg does not pass your own environment into the container)` : 'a name is letters, digits and _, not starting with a digit';
-    throw usage(`${flag} must be NAME=VALUE with a valid variable name, not ${show(s)}`, hint);
+    throw usageError(`${flag} must be NAME=VALUE with a valid variable name, not ${show(s)}`, hint);
   }
   const value = s.slice(i + 1);
-  if (value.includes('\0')) throw usage(`${flag} ${name}: the value contains a NUL character`, 'a NUL cannot be passed in an environment variable');
+  if (value.includes('\0')) throw usageError(`${flag} ${name}: the value contains a NUL character`, 'a NUL cannot be passed in an environment variable');
   return [name, value];
 }
 
@@ -75,22 +75,32 @@ export function parseEnv(env: readonly string[] | Readonly<Record<string, string
 export function parseSeconds(s: string | number, flag = '--timeout'): number {
   const n = typeof s === 'number' ? s : /^\d+(\.\d+)?$|^\.\d+$/.test(s.trim()) ? Number(s) : NaN;
   if (!Number.isFinite(n) || n <= 0 || n > MAX_SECONDS) {
-    throw usage(`${flag} must be a positive number of seconds (at most ${MAX_SECONDS}), not ${show(s)}`, `e.g. ${flag} 600`);
+    throw usageError(`${flag} must be a positive number of seconds (at most ${MAX_SECONDS}), not ${show(s)}`, `e.g. ${flag} 600`);
   }
   return n;
+}
+
+const AGE_UNITS: Record<string, number> = { m: 60, h: 3600, d: 86400, w: 7 * 86400 };
+
+/** `--older-than 7d` → seconds. Units m (minutes), h, d, w; a bare number is days. */
+export function parseAge(s: string, flag = '--older-than'): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([mhdw]?)$/i.exec(s.trim());
+  const secs = m ? Number(m[1]) * AGE_UNITS[(m[2] || 'd').toLowerCase()]! : NaN;
+  if (!Number.isFinite(secs) || secs <= 0) throw usageError(`${flag} must be an age such as 7d, 12h or 2w, not ${show(s)}`, 'units: m (minutes), h, d, w; a bare number is days');
+  return secs;
 }
 
 /** A whole number ≥ min: --rounds, --iterations (min 1), --warmup (min 0). */
 export function parseCount(s: string | number, flag: string, min = 1): number {
   const n = typeof s === 'number' ? s : /^\d+$/.test(s.trim()) ? Number(s) : NaN;
-  if (!Number.isSafeInteger(n) || n < min || n > 1e9) throw usage(`${flag} must be a whole number ≥ ${min}, not ${show(s)}`, `e.g. ${flag} ${min + 3}`);
+  if (!Number.isSafeInteger(n) || n < min || n > 1e9) throw usageError(`${flag} must be a whole number ≥ ${min}, not ${show(s)}`, `e.g. ${flag} ${min + 3}`);
   return n;
 }
 
 /** `--sha256`: 64 hex digits (lower-cased). */
 export function parseSha256(s: string, flag = '--sha256'): string {
   const t = s.trim();
-  if (!/^[0-9a-fA-F]{64}$/.test(t)) throw usage(`${flag} must be 64 hex digits (a sha256), not ${show(s)}`, 'e.g. sha256sum Python-3.13.5.tgz');
+  if (!/^[0-9a-fA-F]{64}$/.test(t)) throw usageError(`${flag} must be 64 hex digits (a sha256), not ${show(s)}`, 'e.g. sha256sum Python-3.13.5.tgz');
   return t.toLowerCase();
 }
 
@@ -100,35 +110,35 @@ export function parseSourceUrl(s: string, flag = '--source-url'): string {
   try {
     u = new URL(s);
   } catch {
-    throw usage(`${flag} is not a valid URL: ${show(s)}`, 'e.g. https://www.python.org/ftp/python/3.13.5/Python-3.13.5.tgz');
+    throw usageError(`${flag} is not a valid URL: ${show(s)}`, 'e.g. https://www.python.org/ftp/python/3.13.5/Python-3.13.5.tgz');
   }
-  if (u.protocol !== 'https:' && u.protocol !== 'http:') throw usage(`${flag} must be an http(s) URL, not ${show(s)}`, 'for a local tarball use --source PATH');
+  if (u.protocol !== 'https:' && u.protocol !== 'http:') throw usageError(`${flag} must be an http(s) URL, not ${show(s)}`, 'for a local tarball use --source PATH');
   return u.href;
 }
 
 /** Text that ends up in a generated Dockerfile (--configure-arg, --cflags): no control characters. */
 export function parseDockerfileWord(s: string, flag: string): string {
-  if (/[\x00-\x1f\x7f]/.test(s)) throw usage(`${flag} must not contain control characters (newline, tab, …): ${show(s)}`, 'it is written into the Dockerfile: give one argument per flag');
+  if (/[\x00-\x1f\x7f]/.test(s)) throw usageError(`${flag} must not contain control characters (newline, tab, …): ${show(s)}`, 'it is written into the Dockerfile: give one argument per flag');
   return s;
 }
 
 /** A file or directory argument: not empty, and not an option (`--out --json` is a mistake). */
 export function parsePath(s: string, flag: string): string {
-  if (s === '' || s.includes('\0')) throw usage(`${flag} needs a path, not ${show(s)}`, `e.g. ${flag} ./some/path`);
-  if (s.startsWith('-')) throw usage(`${flag} needs a path, not the option ${show(s)}`, `give the path right after ${flag} (./${s} for a file named like an option)`);
+  if (s === '' || s.includes('\0')) throw usageError(`${flag} needs a path, not ${show(s)}`, `e.g. ${flag} ./some/path`);
+  if (s.startsWith('-')) throw usageError(`${flag} needs a path, not the option ${show(s)}`, `give the path right after ${flag} (./${s} for a file named like an option)`);
   return s;
 }
 
 /** A name (a repro from pydbg.yaml, an image): not empty and not an option. */
 export function parseName(s: string, flag: string): string {
-  if (s === '' || s.startsWith('-') || /[\x00-\x1f\x7f]/.test(s)) throw usage(`${flag} needs a name, not ${show(s)}`, `give the name right after ${flag}`);
+  if (s === '' || s.startsWith('-') || /[\x00-\x1f\x7f]/.test(s)) throw usageError(`${flag} needs a name, not ${show(s)}`, `give the name right after ${flag}`);
   return s;
 }
 
 /** An option value that must be one of `choices`. */
 export function parseChoice<T extends string>(s: string, flag: string, choices: readonly T[]): T {
   if ((choices as readonly string[]).includes(s)) return s as T;
-  throw usage(`${flag} must be one of ${choices.join(', ')}, not ${show(s)}${didYouMean(s, choices)}`, `e.g. ${flag} ${choices[0]}`);
+  throw usageError(`${flag} must be one of ${choices.join(', ')}, not ${show(s)}${didYouMean(s, choices)}`, `e.g. ${flag} ${choices[0]}`);
 }
 
 /**
@@ -137,7 +147,7 @@ export function parseChoice<T extends string>(s: string, flag: string, choices: 
  */
 export function parseJsonSwitch(v: string | boolean | undefined, flag = '--json'): true {
   if (v === undefined || v === true || v === '-') return true;
-  throw usage(`${flag} is a switch (JSON on stdout) and takes no file: ${show(v)}`, `to write the JSON to a file: --json-out ${String(v)}; a command goes after --`);
+  throw usageError(`${flag} is a switch (JSON on stdout) and takes no file: ${show(v)}`, `to write the JSON to a file: --json-out ${String(v)}; a command goes after --`);
 }
 
 /** Kept equal to src/analyses/registry.ts ANALYSIS_NAMES (a unit test checks): parsing does not load the analyses. */
@@ -146,34 +156,7 @@ export const ANALYSIS_NAMES = ['memcheck', 'leaks', 'massif', 'pymalloc-stats', 
 /** An analysis name: `pydbg check ANALYSIS`, api.ts check(). */
 export function parseAnalysis(name: string): string {
   if ((ANALYSIS_NAMES as readonly string[]).includes(name)) return name;
-  throw usage(`unknown analysis ${show(name)}${didYouMean(name, ANALYSIS_NAMES)}`, `analyses: ${ANALYSIS_NAMES.join(', ')}`);
+  throw usageError(`unknown analysis ${show(name)}${didYouMean(name, ANALYSIS_NAMES)}`, `analyses: ${ANALYSIS_NAMES.join(', ')}`);
 }
 
-/** ` (Did you mean x?)` for the closest candidate, or ''. */
-export function didYouMean(word: string, candidates: readonly string[]): string {
-  const best = closestTo(word, candidates);
-  return best ? ` (Did you mean ${best}?)` : '';
-}
-
-export function closestTo(word: string, candidates: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestD = Infinity;
-  for (const c of candidates) {
-    const d = editDistance(word.toLowerCase(), c.toLowerCase());
-    if (d < bestD) [best, bestD] = [c, d];
-  }
-  return best !== undefined && bestD <= Math.max(1, Math.floor(best.length * 0.4)) ? best : undefined;
-}
-
-/** Edits (insert, delete, substitute, swap two neighbours) from a to b: a typo is usually one. */
-export function editDistance(a: string, b: string): number {
-  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i]![j] = Math.min(d[i]![j]!, d[i - 2]![j - 2]! + 1);
-    }
-  }
-  return d[a.length]![b.length]!;
-}
+export { closestTo, didYouMean, editDistance } from '../suggest.js';

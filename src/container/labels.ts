@@ -2,6 +2,7 @@
  * Image labels: what pydbg writes on every image it makes (provenance, cache key, kind), and the
  * union of image kinds. Pure.
  */
+import { createHash } from 'node:crypto';
 import type { VariantPlan } from '../project/plan.js';
 import { PYDBG_VERSION } from '../version.js';
 
@@ -30,6 +31,9 @@ export const LABEL = {
   pydbgVersion: 'io.pydbg.pydbg-version',
   verified: 'io.pydbg.verified',
 } as const;
+
+/** io.pydbg.project of a project's images (extension builds, project packages): its directory, hashed. */
+export const projectLabelOf = (projectDir: string) => createHash('sha256').update(projectDir).digest('hex').slice(0, 16);
 
 /** Every kind of image pydbg makes (label io.pydbg.kind), from the user's project down to the base. */
 export const IMAGE_KINDS = ['ext', 'runtime', 'variant', 'buildpython', 'xbuild', 'deps', 'base'] as const;

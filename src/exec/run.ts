@@ -3,12 +3,13 @@
  * the images (variant → project packages → extension build), run the command in a container, and
  * capture a crash. This module only orchestrates; the pieces live in provision/ and exec/.
  */
-import type { EngineInfo } from '../engine/engine.js';
+import type { EngineInfo, ImageInfo } from '../engine/engine.js';
 import { archOfEngine } from '../catalogue/arch.js';
 import { emulationError, isExecFormatError, requireEmulation } from '../engine/binfmt.js';
 import { PROJECT_MOUNT } from '../container/layout.js';
 import { isCommandNotFound } from '../container/protocol.js';
 import { ExitCode, PydbgError } from '../errors.js';
+import { withTimeout } from '../timeout.js';
 import type { ResolvedProject, Target } from '../project/project.js';
 import { ensureExtension } from '../provision/extension.js';
 import { ensureRuntime } from '../provision/runtime.js';
@@ -50,7 +51,22 @@ async function runTarget(project: ResolvedProject, target: Target, req: RunReque
     ...(emulated && plan.board ? { QEMU_CPU: plan.board.cpu } : {}),
   };
 
-  const variant = await ensureVariant(plan, { engine, progress, signal: io.signal }, Boolean(req.buildMissing));
+  const variant = await ensureVariant(plan, { engine, progress, signal: io.signal }, req.buildMissing !== false);
+  // the time limit starts now: building a missing variant image is not what it limits
+  const t = withTimeout(io.signal, req.timeoutSeconds, (s) => `the command ran longer than ${s} s`, RUN_TIMEOUT_HINT);
+  try {
+    return await runInVariant(project, target, req, { ...io, signal: t.signal }, variant, emulated, qemuEnv);
+  } finally {
+    t.clear();
+  }
+}
+
+/** What a run's timeout leaves: the container, not a build. */
+export const RUN_TIMEOUT_HINT = "the container was stopped and removed; give it longer with --timeout SECONDS (or pydbg.yaml's timeout:)";
+
+async function runInVariant(project: ResolvedProject, target: Target, req: RunRequest, io: RunIO, variant: ImageInfo, emulated: boolean, qemuEnv: Record<string, string>): Promise<RunResult> {
+  const { engine, progress } = io;
+  const { plan, ext } = target;
   const runtime = await ensureRuntime(engine, plan, variant, project.config, project.dir, io);
   const started = Date.now();
   const extension = await ensureExtension(engine, { plan, runtime, ext, config: project.config, projectDir: project.dir, qemuEnv }, io.signal, (m) => progress.log(m));

@@ -9,8 +9,13 @@ export interface RunRequest {
   /** the command; empty for a shell */
   argv: string[];
   shell?: boolean;
-  /** build the variant image when it does not exist (otherwise: exit 13 with the command that builds it) */
+  /** build the variant image when it does not exist (the default); false: exit 13 with the command that builds it */
   buildMissing?: boolean;
+  /**
+   * stop after this many seconds (exit 124), per target, counted once its variant image is there:
+   * building a missing image first is not limited by it
+   */
+  timeoutSeconds?: number;
   network?: boolean;
   rw?: boolean;
   gdb?: boolean;

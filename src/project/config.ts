@@ -1,9 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { closest } from 'fastest-levenshtein';
-import { isMap, isScalar, LineCounter, parseDocument, type Document, type Node as YamlNode } from 'yaml';
+import { isMap, isScalar, LineCounter, parseDocument, visit, type Document, type Node as YamlNode } from 'yaml';
 import { z } from 'zod';
-import { ExitCode, PydbgError } from '../errors.js';
+import { clip, ExitCode, PydbgError } from '../errors.js';
+import { closestTo } from '../suggest.js';
+import { MAX_SECONDS } from '../timeout.js';
 
 export const CONFIG_FILE = 'pydbg.yaml';
 
@@ -14,7 +15,12 @@ export const CONFIG_FILE = 'pydbg.yaml';
 const Str = z.string().min(1, 'must not be empty');
 const OneOrMany = z.union([Str, z.array(Str).min(1)]);
 const Bool = z.enum(['true', 'false', 'yes', 'no', 'on', 'off']).transform((v) => ['true', 'yes', 'on'].includes(v));
-const Seconds = z.string().regex(/^\d+(\.\d+)?$/, 'must be a number of seconds').transform(Number);
+const Seconds = z
+  .string()
+  .regex(/^\d+(\.\d+)?$/, 'must be a number of seconds')
+  .transform(Number)
+  .refine((n) => n > 0 && n <= MAX_SECONDS, `must be a positive number of seconds (at most ${MAX_SECONDS})`);
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 export const BUILD_KINDS = ['auto', 'setup.py', 'pyproject', 'meson', 'command', 'sources', 'none'] as const;
 
@@ -39,7 +45,7 @@ export const ConfigSchema = z
     system_packages: z.array(Str).optional(),
     python_packages: z.array(Str).optional(),
     wheelhouse: Str.optional(),
-    env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'is not a valid environment variable name'), z.string()).optional(),
+    env: z.record(z.string().regex(ENV_NAME, 'is not a valid environment variable name'), z.string()).optional(),
     repros: z.record(Str, Str).optional(),
     network: Bool.optional(),
     timeout: Seconds.optional(),
@@ -52,6 +58,15 @@ export interface LoadedConfig {
   config: PydbgConfig;
   /** absent when the project has no pydbg.yaml */
   path?: string;
+  /** where a field's value is in the file (['variant'], ['python', 1]), 1-based; absent without a file */
+  position?: (field: ReadonlyArray<string | number>) => { line: number; col: number } | undefined;
+}
+
+/** A config-sourced value the catalogue refused: the same message and hint, at the value's file:line:column, exit 10. */
+export function atField(loaded: LoadedConfig, field: ReadonlyArray<string | number>, e: PydbgError): PydbgError {
+  const pos = loaded.position?.(field);
+  const name = field.map((f, i) => (typeof f === 'number' ? `[${f}]` : i ? `.${f}` : f)).join('');
+  return configError(loaded.path ?? CONFIG_FILE, pos?.line, pos?.col, name, e.message, e.hint);
 }
 
 export function configError(path: string, line: number | undefined, col: number | undefined, field: string, message: string, hint?: string) {
@@ -63,6 +78,10 @@ export function configError(path: string, line: number | undefined, col: number 
 
 /** Parse and validate pydbg.yaml text. Errors name the file, line and field. */
 export function parseConfig(text: string, path = CONFIG_FILE): PydbgConfig {
+  return parseConfigDoc(text, path).config;
+}
+
+function parseConfigDoc(text: string, path: string): Required<Pick<LoadedConfig, 'config' | 'position'>> {
   const lc = new LineCounter();
   const doc = parseDocument(text, { schema: 'failsafe', lineCounter: lc, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
@@ -70,9 +89,21 @@ export function parseConfig(text: string, path = CONFIG_FILE): PydbgConfig {
     const pos = lc.linePos(e.pos[0]);
     throw configError(path, pos.line, pos.col, '', e.message.split('\n')[0]!, 'fix the YAML syntax');
   }
-  const data: unknown = doc.toJS() ?? {};
+  let data: unknown;
+  try {
+    data = doc.toJS({ maxAliasCount: 100 }) ?? {};
+  } catch (e) {
+    // an alias bomb (aliases of aliases expanding to millions of nodes), or another document yaml cannot resolve
+    const pos = firstAlias(doc, lc);
+    const bomb = /alias/i.test((e as Error).message);
+    throw configError(path, pos?.line, pos?.col, '', bomb ? 'YAML aliases here expand to too much data (an alias bomb?)' : `cannot read the YAML: ${clip((e as Error).message.split('\n')[0]!, 120)}`, 'write the values out: pydbg.yaml needs no anchors or aliases');
+  }
+  const position = (field: ReadonlyArray<string | number>) => {
+    const node = doc.getIn([...field], true) as YamlNode | undefined;
+    return node?.range ? lc.linePos(node.range[0]) : undefined;
+  };
   const parsed = ConfigSchema.safeParse(data);
-  if (parsed.success) return parsed.data;
+  if (parsed.success) return { config: parsed.data, position };
   const issue = parsed.error.issues[0]!;
   const fieldPath = issue.path.map(String);
   if (issue.code === 'unrecognized_keys') {
@@ -80,12 +111,32 @@ export function parseConfig(text: string, path = CONFIG_FILE): PydbgConfig {
     const node = keyNode(doc, fieldPath, key);
     const pos = node?.range ? lc.linePos(node.range[0]) : undefined;
     const known = knownKeys(fieldPath);
-    const guess = known.length ? closest(key, known) : undefined;
-    return throwIt(configError(path, pos?.line, pos?.col, [...fieldPath, key].join('.'), 'unknown field', guess ? `did you mean '${guess}'? known fields: ${known.join(', ')}` : undefined));
+    const guess = closestTo(key, known);
+    const list = known.length ? `known fields: ${known.join(', ')}` : undefined;
+    return throwIt(configError(path, pos?.line, pos?.col, [...fieldPath, clip(key, 40)].join('.'), 'unknown field', guess ? `did you mean '${guess}'? ${list}` : list));
+  }
+  // a bad key of a record (env:): point at the key, and say what a name must be
+  const badKey = issue.code === 'invalid_key' || (fieldPath[0] === 'env' && fieldPath.length === 2 && !ENV_NAME.test(fieldPath[1]!));
+  if (badKey && fieldPath[0] === 'env') {
+    const key = fieldPath.at(-1)!;
+    const node = keyNode(doc, fieldPath.slice(0, -1), key);
+    const pos = node?.range ? lc.linePos(node.range[0]) : undefined;
+    throw configError(path, pos?.line, pos?.col, `env.${clip(key, 40)}`, 'not a valid environment variable name', 'a name is letters, digits and _, not starting with a digit (e.g. PYTHONMALLOC)');
   }
   const node = doc.getIn(issue.path as Array<string | number>, true) as YamlNode | undefined;
   const pos = node?.range ? lc.linePos(node.range[0]) : undefined;
-  throw configError(path, pos?.line, pos?.col, fieldPath.join('.') || '(top level)', describeIssue(issue));
+  throw configError(path, pos?.line, pos?.col, fieldPath.map((f) => clip(f, 40)).join('.') || '(top level)', describeIssue(issue));
+}
+
+function firstAlias(doc: Document, lc: LineCounter): { line: number; col: number } | undefined {
+  let at: number | undefined;
+  visit(doc, {
+    Alias(_key, node) {
+      at = node.range?.[0];
+      return visit.BREAK;
+    },
+  });
+  return at === undefined ? undefined : lc.linePos(at);
 }
 
 function throwIt(e: PydbgError): never {
@@ -123,7 +174,7 @@ export async function loadConfig(projectDir: string, explicit?: string): Promise
     if (!explicit && (e as NodeJS.ErrnoException).code === 'ENOENT') return { config: {} };
     throw configError(path, undefined, undefined, '', `cannot read: ${(e as Error).message}`);
   }
-  return { config: parseConfig(text, path), path };
+  return { ...parseConfigDoc(text, path), path };
 }
 
 export const asList = (v: string | string[] | undefined): string[] | undefined => (v === undefined ? undefined : Array.isArray(v) ? v : [v]);

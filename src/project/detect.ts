@@ -38,7 +38,7 @@ export function detectBuild(has: (relPath: string) => boolean, config: PydbgConf
       if (!b.command) throw new PydbgError(ExitCode.CONFIG, `${configPath}: build.command: required when build.kind is 'command'`, { hint: "e.g. command: 'make -C ext && pip install --no-deps .'" });
       return { kind: 'command', command: b.command };
     case 'sources': {
-      if (!b.sources?.length) throw new PydbgError(ExitCode.CONFIG, `${configPath}: build.sources: required when build.kind is 'sources'`);
+      if (!b.sources?.length) throw new PydbgError(ExitCode.CONFIG, `${configPath}: build.sources: required when build.kind is 'sources'`, { hint: 'list the C files, e.g. sources: [src/mod.c] with module: mod' });
       if (!b.module) throw new PydbgError(ExitCode.CONFIG, `${configPath}: build.module: required with build.sources (the extension module's name)`, { hint: 'the name passed to PyInit_<name>' });
       const missing = b.sources.filter((s) => !has(s));
       if (missing.length) throw notFound(`${configPath}: build.sources lists files that do not exist: ${missing.join(', ')}`, 'paths are relative to the project directory');

@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
 import { ARCHES, CROSS_MIN_VERSION, resolveTarget, type ArchDef, type BoardDef, type BuildMode } from '../catalogue/arch.js';
 import { parseVariantList, resolveVariant, type VariantSpec } from '../catalogue/variants.js';
-import { cmpMinor, parseVersion, resolveRelease, resolveVersionOnly, type PyVersion } from '../catalogue/versions.js';
+import { cmpMinor, parsePatchlevel, parseVersion, releaseOf, resolveRelease, resolveVersionOnly, type PyVersion } from '../catalogue/versions.js';
 import { catalogueError, usageError } from '../errors.js';
 import { variantRef, variantTag } from '../container/refs.js';
+import { shQuote } from '../render/template.js';
 import type { SourceSpec } from '../provision/sources.js';
 
 export interface PlanInput {
@@ -40,8 +41,10 @@ export interface VariantPlan {
   wheelhouse?: string;
   /** repository:tag of the image */
   image: string;
-  /** the command that reproduces this plan, shown in the Dockerfile header */
+  /** the command that reproduces this plan, shown in the Dockerfile header: every value shell-quoted, safe to paste */
   command: string;
+  /** said before a build (e.g. a checkout newer than the catalogue, built with the newest known rules) */
+  warnings: string[];
 }
 
 
@@ -49,7 +52,7 @@ export interface VariantPlan {
 function exactVersion(python: string | undefined, where: string, flag: string): string {
   const named = /Python-(\d+\.\d+\.\d+)\.t/.exec(where)?.[1];
   if (python && /^\d+\.\d+\.\d+$/.test(python)) {
-    if (named && named !== python) throw usageError(`--python ${python} does not match ${where}, which is ${named}`);
+    if (named && named !== python) throw usageError(`--python ${python} does not match ${where}, which is ${named}`, `drop --python: the file name says the version (${named})`);
     return python;
   }
   if (named) return named;
@@ -62,15 +65,18 @@ export function planVariant(input: PlanInput): VariantPlan {
   const host = ARCHES.find((a) => a.name === 'amd64')!;
   let version: PyVersion;
   let source: SourceSpec;
-  const full = (v: string | undefined) => (v && /^\d+\.\d+\.\d+$/.test(v) ? v : undefined);
   if (input.sourcePath) {
-    if (input.sourceUrl) throw usageError('--source and --source-url are mutually exclusive');
+    if (input.sourceUrl) throw usageError('--source and --source-url are mutually exclusive', 'give one: a local checkout or tarball (--source), or a download (--source-url with --sha256)');
     if (input.sourceIsDir) {
       if (!input.treeVersion) throw usageError(`${input.sourcePath} has no Include/patchlevel.h to read its version from`, 'is it the top of a CPython checkout?');
-      if (full(input.python) && input.python !== input.treeVersion) {
-        throw usageError(`--python ${input.python} does not match the checkout, which is ${input.treeVersion}`);
+      const tree = parsePatchlevel(input.treeVersion);
+      // a full --python names the checkout's version (3.13.0 or 3.13.0a1+ for a 3.13.0a1+ tree); another
+      // one is a mistake (a bare MAJOR.MINOR is env build's default, not the user's word: not compared)
+      const given = input.python?.trim();
+      if (given && /^\d+\.\d+\.\d+/.test(given) && given !== tree.text && given !== releaseOf(tree)) {
+        throw usageError(`--python ${given} does not match the checkout, which is ${tree.text}`, `drop --python: a checkout's version is read from Include/patchlevel.h`);
       }
-      version = resolveVersionOnly(input.treeVersion);
+      version = resolveVersionOnly(tree);
       source = { kind: 'tree', path: input.sourcePath };
     } else {
       version = resolveVersionOnly(exactVersion(input.python, input.sourcePath, '--source'));
@@ -81,7 +87,7 @@ export function planVariant(input: PlanInput): VariantPlan {
     version = resolveVersionOnly(exactVersion(input.python, input.sourceUrl, '--source-url'));
     source = { kind: 'url', url: input.sourceUrl, sha256: input.sha256.toLowerCase() };
   } else {
-    if (input.sha256) throw usageError('--sha256 goes with --source-url');
+    if (input.sha256) throw usageError('--sha256 goes with --source-url', 'a pinned release is verified against the catalogue\'s own sha256; pass --source-url URL --sha256 HEX for another tarball');
     const release = resolveRelease(input.python ?? '3.13');
     version = parseVersion(release.version);
     source = { kind: 'release', release };
@@ -90,6 +96,10 @@ export function planVariant(input: PlanInput): VariantPlan {
   const mode = buildModeFor(arch, host, version, input.buildMode);
   if (arch.name !== host.name && names.includes('asan')) {
     throw catalogueError(`variant 'asan' is not offered for ${arch.name}: AddressSanitizer's shadow memory is not reliable under QEMU user emulation`, "use 'ubsan', or 'nopymalloc' with 'pydbg check memcheck' (Valgrind works under QEMU)");
+  }
+  const warnings: string[] = [];
+  if (version.rulesOf) {
+    warnings.push(`CPython ${version.text} is newer than pydbg's catalogue (newest: ${version.rulesOf}): building it with the ${version.rulesOf} rules; configure or the probe will say if they no longer hold`);
   }
   const pip = input.pip ?? 'offline';
   const spec = resolveVariant(names, version, { configureArgs: input.configureArgs, cflags: input.cflags, pypi: pip === 'pypi' });
@@ -110,32 +120,34 @@ export function planVariant(input: PlanInput): VariantPlan {
   const suffix = standard ? '' : `-x${createHash('sha256').update(JSON.stringify(extras)).digest('hex').slice(0, 8)}`;
   const image = variantRef(variantTag({ version: version.text, slug: spec.slug, arch: arch.name, emulated: mode === 'emulated', suffix }));
 
-  const cmd = ['pydbg env build', `--variant ${names.join(',')}`, `--python ${version.text}`, `--arch ${arch.name}`];
+  // pasted into a shell: every value quoted (a `$(…)` in a --configure-arg stays literal)
+  const q = shQuote;
+  const cmd = ['pydbg env build', `--variant ${q(names.join(','))}`, `--python ${q(version.text)}`, `--arch ${arch.name}`];
   if (mode === 'emulated') cmd.push('--build-mode emulated');
-  for (const a of extras.configureArgs) cmd.push(`--configure-arg=${a}`);
-  for (const c of extras.cflags) cmd.push(`--cflags='${c}'`);
-  if (source.kind === 'tree' || source.kind === 'tarball') cmd.push(`--source ${source.path}`);
-  if (source.kind === 'url') cmd.push(`--source-url ${source.url} --sha256 ${source.sha256}`);
+  for (const a of extras.configureArgs) cmd.push(q(`--configure-arg=${a}`));
+  for (const c of extras.cflags) cmd.push(q(`--cflags=${c}`));
+  if (source.kind === 'tree' || source.kind === 'tarball') cmd.push(`--source ${q(source.path)}`);
+  if (source.kind === 'url') cmd.push(`--source-url ${q(source.url)} --sha256 ${source.sha256}`);
   if (pip === 'pypi') cmd.push('--pip pypi');
-  if (input.wheelhouse) cmd.push(`--wheelhouse ${input.wheelhouse}`);
+  if (input.wheelhouse) cmd.push(`--wheelhouse ${q(input.wheelhouse)}`);
 
-  return { arch, board, host, mode, version, source, spec, pip, wheelhouse: input.wheelhouse, image, command: cmd.join(' ') };
+  return { arch, board, host, mode, version, source, spec, pip, wheelhouse: input.wheelhouse, image, command: cmd.join(' '), warnings };
 }
 
 /** native for the engine's own architecture; cross by default for ARM (3.11+), emulated on request. */
 export function buildModeFor(arch: ArchDef, host: ArchDef, version: PyVersion, requested: string | undefined): BuildMode {
   if (requested !== undefined && requested !== 'cross' && requested !== 'emulated') {
-    throw usageError(`--build-mode must be 'cross' or 'emulated', not '${requested}'`);
+    throw usageError(`--build-mode must be 'cross' or 'emulated', not ${JSON.stringify(requested)}`, 'e.g. --build-mode emulated');
   }
   if (arch.name === host.name) {
-    if (requested) throw usageError(`--build-mode applies to ARM targets; ${arch.name} builds natively`);
+    if (requested) throw usageError(`--build-mode applies to ARM targets; ${arch.name} builds natively`, 'drop --build-mode, or add --arch arm64 / --arch armv7');
     return 'native';
   }
   if (requested === 'emulated') return 'emulated';
   if (cmpMinor(version, CROSS_MIN_VERSION) < 0) {
     throw catalogueError(
       `cross-compiling CPython ${version.major}.${version.minor} for ${arch.name} is not supported: pydbg cross-builds ${CROSS_MIN_VERSION}+ (configure --with-build-python)`,
-      `build it under emulation instead (slower, every step under QEMU): --build-mode emulated`,
+      `build it under emulation instead: add --build-mode emulated (run, shell, check and env build take it; every build step runs under QEMU, about 30 minutes)`,
     );
   }
   return 'cross';

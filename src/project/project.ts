@@ -7,8 +7,11 @@
 import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parse as shellParse } from 'shell-quote';
-import { ExitCode, PydbgError, usageError } from '../errors.js';
-import { asList, loadConfig, type PydbgConfig } from './config.js';
+import { resolveArch, resolveBoard } from '../catalogue/arch.js';
+import { parseVariantList } from '../catalogue/variants.js';
+import { resolveRelease } from '../catalogue/versions.js';
+import { ExitCode, PydbgError, quoted, usageError } from '../errors.js';
+import { asList, atField, loadConfig, type LoadedConfig, type PydbgConfig } from './config.js';
 import { detectBuild, type ExtensionBuild } from './detect.js';
 import { planVariant, type VariantPlan } from './plan.js';
 
@@ -19,6 +22,8 @@ export interface ProjectInput {
   python?: string;
   arch?: string;
   board?: string;
+  /** ARM targets: cross (default, 3.11+) or emulated (selects the '-emu' image) */
+  buildMode?: string;
 }
 
 export interface Target {
@@ -61,14 +66,39 @@ export async function resolveProject(input: ProjectInput, opts: ResolveOptions =
   const dir = resolve(input.projectDir);
   if (!existsSync(dir)) throw usageError(`project directory ${dir} does not exist`, 'pass -C DIR with your extension, or run pydbg inside it');
   if (!statSync(dir).isDirectory()) throw usageError(`${dir} is not a directory`, 'pass -C DIR with your extension, or run pydbg inside it');
-  const { config, path: configPath } = await loadConfig(dir, input.configPath);
+  const loaded = await loadConfig(dir, input.configPath);
+  const { config, path: configPath } = loaded;
   const ext = detectBuild((rel) => existsSync(join(dir, rel)), config, configPath ?? 'pydbg.yaml');
-  const arch = input.arch ?? config.arch;
-  const board = input.board ?? (input.arch ? undefined : config.board);
-  const plan = (variant: string, python: string) => planVariant({ variant, python, arch, board });
 
+  // a flag wins over pydbg.yaml; a --board or --arch flag also overrides the other field in the file
+  const flagTarget = input.arch !== undefined || input.board !== undefined;
+  const arch = input.arch ?? (flagTarget ? undefined : config.arch);
+  const board = input.board ?? (flagTarget ? undefined : config.board);
   const pythons = input.python ? [input.python] : (asList(config.python) ?? [DEFAULT_PYTHON]);
-  let variants = input.variant ? [input.variant] : (asList(config.variant) ?? [opts.defaultVariant ?? DEFAULT_VARIANT]);
+  const configured = input.variant ? undefined : asList(config.variant);
+  let variants = input.variant ? [input.variant] : (configured ?? [opts.defaultVariant ?? DEFAULT_VARIANT]);
+
+  // Values from pydbg.yaml are checked one by one, so a refusal names the file, line and field
+  // (exit 10); a flag's keeps its own exit code.
+  const from = fieldOf(loaded);
+  if (!flagTarget && config.arch !== undefined) from.check(['arch'], () => resolveArch(config.arch));
+  if (!flagTarget && config.board !== undefined) from.check(['board'], () => resolveBoard(config.board!));
+  if (!input.python && config.python !== undefined) pythons.forEach((p, i) => from.check(from.item('python', i), () => resolveRelease(p)));
+  if (configured) configured.forEach((v, i) => from.check(from.item('variant', i), () => parseVariantList(v)));
+  // a refused combination is blamed on the pydbg.yaml field that took part (the variant first)
+  const blame = (variant: string, python: string): Array<string | number> | undefined => {
+    if (configured) return from.item('variant', configured.indexOf(variant));
+    if (!input.python && config.python !== undefined) return from.item('python', pythons.indexOf(python));
+    if (!flagTarget && config.board !== undefined) return ['board'];
+    if (!flagTarget && config.arch !== undefined) return ['arch'];
+    return undefined;
+  };
+  const plan = (variant: string, python: string) => {
+    const field = blame(variant, python);
+    const make = () => planVariant({ variant, python, arch, board, buildMode: input.buildMode });
+    return field ? from.check(field, make) : make();
+  };
+
   if (opts.acceptsVariant && !input.variant) {
     const usable = variants.filter((v) => opts.acceptsVariant!(plan(v, pythons[0]!)));
     variants = usable.length ? usable : [opts.defaultVariant ?? DEFAULT_VARIANT];
@@ -77,6 +107,23 @@ export async function resolveProject(input: ProjectInput, opts: ResolveOptions =
   let targets: Target[] = pythons.flatMap((python) => variants.map((variant) => targetFor(plan(variant, python), ext, dir)));
   if (opts.single) targets = targets.slice(0, 1);
   return { dir, config, configPath, ext, targets };
+}
+
+/** Checks of pydbg.yaml's values: a PydbgError from one becomes a config error at that field. */
+function fieldOf(loaded: LoadedConfig) {
+  const config = loaded.config as Record<string, unknown>;
+  return {
+    /** ['variant'] for a scalar, ['variant', i] for an item of a list */
+    item: (key: 'python' | 'variant', i: number): Array<string | number> => (Array.isArray(config[key]) ? [key, Math.max(0, i)] : [key]),
+    check<T>(field: ReadonlyArray<string | number>, f: () => T): T {
+      try {
+        return f();
+      } catch (e) {
+        if (e instanceof PydbgError && e.exitCode !== ExitCode.CONFIG && loaded.path) throw atField(loaded, field, e);
+        throw e;
+      }
+    },
+  };
 }
 
 function targetFor(plan: VariantPlan, ext: ExtensionBuild, dir: string): Target {
@@ -99,7 +146,7 @@ export function namedRepro(config: PydbgConfig, name: string, configPath = 'pydb
   const cmd = config.repros?.[name];
   if (cmd === undefined) {
     const known = Object.keys(config.repros ?? {});
-    throw new PydbgError(ExitCode.CONFIG, `no repro named '${name}' in ${configPath}`, { hint: known.length ? `known repros: ${known.join(', ')}` : 'add one under repros: in pydbg.yaml' });
+    throw new PydbgError(ExitCode.CONFIG, `no repro named ${quoted(name)} in ${configPath}`, { hint: known.length ? `known repros: ${known.join(', ')}` : 'add one under repros: in pydbg.yaml' });
   }
   return splitCommand(cmd, `${configPath}: repros.${name}`);
 }
@@ -118,6 +165,6 @@ export function splitCommand(cmd: string, where: string): string[] {
       });
     }
   }
-  if (out.length === 0) throw new PydbgError(ExitCode.CONFIG, `${where}: empty command`);
+  if (out.length === 0) throw new PydbgError(ExitCode.CONFIG, `${where}: empty command`, { hint: 'give the command to run, e.g. python repro.py' });
   return out;
 }

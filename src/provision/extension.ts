@@ -3,11 +3,10 @@
  * (runtime image, project tree, build script, CFLAGS). The build copy is made readable by every
  * user, so a build made as root serves a later run as 1000:1000 (the cache key does not cover users).
  */
-import { createHash } from 'node:crypto';
 import type { Engine, ImageInfo } from '../engine/engine.js';
 import { isExecFormatError, emulationError } from '../engine/binfmt.js';
 import { contentKey, KEY_SCHEMA } from '../container/key.js';
-import { LABEL } from '../container/labels.js';
+import { LABEL, projectLabelOf } from '../container/labels.js';
 import { BUILD_DIR, PROJECT_MOUNT } from '../container/layout.js';
 import { EXT_REPO, keyedRef, splitRef } from '../container/refs.js';
 import { ExitCode, PydbgError } from '../errors.js';
@@ -47,7 +46,7 @@ export async function ensureExtension(engine: Engine, x: ExtensionInput, signal:
   if (found) return { kind: ext.kind, cached: true, image: found.id, seconds: (Date.now() - t0) / 1000 };
 
   log(`building the extension (${ext.kind}) against ${plan.image}`);
-  const projectLabel = createHash('sha256').update(x.projectDir).digest('hex').slice(0, 16);
+  const projectLabel = projectLabelOf(x.projectDir);
   const [repo, tag] = splitRef(ref);
   const out = new TailBuffer(256 * 1024);
   const res = await engine.runContainer(

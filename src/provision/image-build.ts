@@ -1,7 +1,7 @@
 import type { BuildEvent } from '../engine/buildstream.js';
 import { StepTail } from '../engine/buildstream.js';
 import { BuildFailure, type BuildOutcome, type BuildRequest, type Engine } from '../engine/engine.js';
-import { ExitCode, PydbgError } from '../errors.js';
+import { BUILD_INTERRUPTED_HINT, ExitCode, PydbgError } from '../errors.js';
 
 /** What a build needs from its caller: cancellation, and where progress and output go. */
 export interface BuildIO {
@@ -46,7 +46,7 @@ export async function runBuild(
     await cleanupAfterFailure(engine, e.outcome, io.signal.aborted);
     if (io.signal.aborted) {
       const reason: unknown = io.signal.reason;
-      throw reason instanceof PydbgError ? reason : new PydbgError(ExitCode.INTERRUPTED, `interrupted: ${what}`);
+      throw reason instanceof PydbgError ? reason : new PydbgError(ExitCode.INTERRUPTED, `interrupted: ${what}`, { hint: BUILD_INTERRUPTED_HINT });
     }
     const step = tail.step;
     const where = step ? `step ${step.index}/${step.total} (${truncate(step.instruction, 100)})` : 'before the first step';

@@ -4,7 +4,7 @@ import { mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Engine, ImageInfo } from '../engine/engine.js';
 import { contentKey, KEY_SCHEMA } from '../container/key.js';
-import { LABEL } from '../container/labels.js';
+import { LABEL, projectLabelOf } from '../container/labels.js';
 import { keyedRef, RUNTIME_REPO } from '../container/refs.js';
 import { ExitCode, PydbgError } from '../errors.js';
 import { buildsDir } from '../paths.js';
@@ -55,7 +55,7 @@ export async function ensureRuntime(
   const python = config.python_packages ?? [];
   if (system.length === 0 && python.length === 0) return variant;
   const wheelhouse = config.wheelhouse ? resolve(projectDir, config.wheelhouse) : undefined;
-  if (wheelhouse && !existsSync(wheelhouse)) throw new PydbgError(ExitCode.CONFIG, `pydbg.yaml: wheelhouse: ${wheelhouse} does not exist`);
+  if (wheelhouse && !existsSync(wheelhouse)) throw new PydbgError(ExitCode.CONFIG, `pydbg.yaml: wheelhouse: ${wheelhouse} does not exist`, { hint: 'wheelhouse: is a directory of .whl files, relative to the project' });
   const dockerfile = renderRuntimeDockerfile({ variantImage: plan.image, variantId: variant.id, system, python, wheelhouse: Boolean(wheelhouse) });
   const key = contentKey({ schema: KEY_SCHEMA, dockerfile, wheelhouse: wheelhouse ? await sha256Tree(wheelhouse) : null });
   const tag = keyedRef(RUNTIME_REPO, key);
@@ -70,7 +70,7 @@ export async function ensureRuntime(
   io.progress.log(`installing ${[...system, ...python].join(', ')} into a derived image (cached)`);
   await runBuild(
     engine,
-    { context: packDir(dir), tag, platform: plan.arch.platform, networkMode: 'host', labels: { [LABEL.kind]: 'runtime', [LABEL.key]: key, [LABEL.image]: plan.image } },
+    { context: packDir(dir), tag, platform: plan.arch.platform, networkMode: 'host', labels: { [LABEL.kind]: 'runtime', [LABEL.key]: key, [LABEL.image]: plan.image, [LABEL.project]: projectLabelOf(projectDir) } },
     { signal: io.signal, log: (m) => io.progress.log(m), output: (l) => io.progress.output(l), event: (e) => io.progress.event(e) },
     'project packages',
   );

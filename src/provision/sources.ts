@@ -99,11 +99,11 @@ async function listTree(root: string, ignore: RegExp): Promise<string[]> {
   return out.sort();
 }
 
-/** Version of a CPython checkout, from Include/patchlevel.h. */
+/** Version of a CPython checkout: Include/patchlevel.h's PY_VERSION, whole ("3.13.0a1+", "3.12.4"). */
 export async function treeVersion(root: string): Promise<string | undefined> {
   try {
     const text = await readFile(join(root, 'Include', 'patchlevel.h'), 'utf8');
-    const m = /#define\s+PY_VERSION\s+"(\d+\.\d+\.\d+)/.exec(text);
+    const m = /#define\s+PY_VERSION\s+"([^"]+)"/.exec(text);
     return m?.[1];
   } catch {
     return undefined;

@@ -20,6 +20,7 @@ import { splitRef } from '../container/refs.js';
 import { packDir, PROBE_FILES, stageVariantContext } from './context.js';
 import type { VariantPlan } from '../project/plan.js';
 import { runBuild, type BuildIO } from './image-build.js';
+import { describeEstimate, estimateBuild } from './estimate.js';
 
 export interface Progress {
   log(msg: string): void;
@@ -234,16 +235,26 @@ export async function envBuild(plan: VariantPlan, opts: EnvBuildOptions): Promis
   }
 }
 
-/** A run's variant image: the tagged one, or built now when the caller allows it (else exit 13 with the command). */
+/**
+ * A run's variant image: the tagged one, or built now — with what is missing and about how long it
+ * takes said first (like uv fetching an interpreter) — unless the caller says not to build (then
+ * exit 13 with the command that builds it).
+ */
 export async function ensureVariant(plan: VariantPlan, opts: Omit<EnvBuildOptions, 'force'>, build: boolean): Promise<ImageInfo> {
   const have = await opts.engine.inspectImage(plan.image);
   if (have) return have;
   if (!build) {
     throw new PydbgError(ExitCode.NO_IMAGE, `the variant image ${plan.image} does not exist yet`, {
-      hint: `build it: '${plan.command}', or pass --build`,
+      hint: `build it: '${plan.command}', or run without --no-build (a missing image is then built first)`,
     });
   }
+  const { progress } = opts;
+  const estimate = await estimateBuild(opts.engine, plan);
+  progress.log(`${plan.image} does not exist yet: building it first, ${describeEstimate(estimate, plan)}; later runs reuse it (--no-build refuses instead)`);
+  for (const w of plan.warnings) progress.log(`warning: ${w}`);
+  for (const n of plan.spec.notes) progress.log(`note: ${n}`);
   const r = await envBuild(plan, opts);
+  progress.log(`${r.image} ${r.cached ? 'found by its content key (no build)' : `built and verified in ${Math.round(r.seconds)} s`}; now running`);
   return (await opts.engine.inspectImage(r.image))!;
 }
 

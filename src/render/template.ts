@@ -1,4 +1,4 @@
-import { PydbgError, ExitCode } from '../errors.js';
+import { BUG_HINT, PydbgError, ExitCode } from '../errors.js';
 
 /**
  * A deliberately strict renderer: `{{name}}` placeholders only. A placeholder with no value, or a
@@ -19,11 +19,11 @@ export function render(template: string, values: Record<string, string>, name = 
     const parts = [];
     if (missing.length) parts.push(`no value for ${missing.map((m) => `{{${m}}}`).join(', ')}`);
     if (unknown.length) parts.push(`no placeholder for ${unknown.join(', ')}`);
-    throw new PydbgError(ExitCode.INTERNAL, `${name}: ${parts.join('; ')}`);
+    throw new PydbgError(ExitCode.INTERNAL, `${name}: ${parts.join('; ')}`, { hint: BUG_HINT });
   }
   const out = template.replace(PLACEHOLDER, (_m, key: string) => values[key]!);
   if (/\{\{|\}\}/.test(out.replace(/\$\{\{/g, ''))) {
-    throw new PydbgError(ExitCode.INTERNAL, `${name}: malformed placeholder left after rendering`);
+    throw new PydbgError(ExitCode.INTERNAL, `${name}: malformed placeholder left after rendering`, { hint: BUG_HINT });
   }
   return out;
 }

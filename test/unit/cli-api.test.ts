@@ -93,8 +93,8 @@ describe('api: results, and nothing on the process streams', () => {
     expect(text).toBe('one\ntwo\n');
     expect(logs.some((l) => l.includes('variant nopymalloc'))).toBe(true);
   });
-  it('a missing image is the same PydbgError as on the command line (exit 13)', async () => {
+  it('build: false — a missing image is the same PydbgError as on the command line (exit 13)', async () => {
     const dir = await project();
-    await expect(api.run({ projectDir: dir, command: ['true'] }, { engine: new FakeEngine() })).rejects.toMatchObject({ exitCode: ExitCode.NO_IMAGE });
+    await expect(api.run({ projectDir: dir, command: ['true'], build: false }, { engine: new FakeEngine() })).rejects.toMatchObject({ exitCode: ExitCode.NO_IMAGE });
   });
 });

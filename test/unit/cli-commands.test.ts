@@ -160,9 +160,9 @@ describe('run / shell on a fake engine', () => {
     await expect(run(opts(['run', '-C', dir, '--timeout', '0.02', '--', 'sleep', '9']), testDeps(fake).deps)).rejects.toMatchObject({ exitCode: ExitCode.TIMEOUT, message: expect.stringContaining('0.02 s') });
     expect(fake.containers()).toEqual([]);
   });
-  it('a missing variant image is exit 13 naming the build command', async () => {
+  it('--no-build: a missing variant image is exit 13 naming the build command', async () => {
     const dir = await project();
-    await expect(run(opts(['run', '-C', dir, '--', 'true']), testDeps(new FakeEngine()).deps)).rejects.toMatchObject({ exitCode: ExitCode.NO_IMAGE });
+    await expect(run(opts(['run', '--no-build', '-C', dir, '--', 'true']), testDeps(new FakeEngine()).deps)).rejects.toMatchObject({ exitCode: ExitCode.NO_IMAGE, hint: expect.stringContaining('pydbg env build --variant debug --python 3.13.5') });
   });
   it('shell: an interactive bash', async () => {
     const fake = new FakeEngine();

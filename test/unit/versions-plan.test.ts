@@ -34,9 +34,12 @@ describe('versions', () => {
   });
   it('resolves MAJOR.MINOR and refuses unknown releases without a hash', () => {
     expect(resolveRelease('3.13').version).toBe('3.13.5');
-    expect(code(() => resolveRelease('3.13.99'))).toBe(ExitCode.CATALOGUE);
+    // EXIT_CODE_DOCS: an unknown release of a known version is a source without a hash (4);
+    // an unknown version the catalogue's refusal (3); a malformed one a malformed argument (2)
+    expect(code(() => resolveRelease('3.13.99'))).toBe(ExitCode.SOURCE);
     expect(code(() => resolveRelease('3.7'))).toBe(ExitCode.CATALOGUE);
-    expect(code(() => resolveRelease('three'))).toBe(ExitCode.CATALOGUE);
+    expect(code(() => resolveRelease('three'))).toBe(ExitCode.USAGE);
+    expect(code(() => resolveRelease('3.x'))).toBe(ExitCode.USAGE);
   });
 });
 

@@ -7,7 +7,7 @@ import { writeFile } from 'node:fs/promises';
 import { check as runCheck, type CheckInput } from '../../analyses/check.js';
 import type { RunIO } from '../../exec/types.js';
 import { jsonReport, junitReport, sarifReport, textReport } from '../../report/writers.js';
-import { lazyEngine, resolveIn, withTimeout, type CommandResult, type Deps } from '../deps.js';
+import { lazyEngine, resolveIn, type CommandResult, type Deps } from '../deps.js';
 import { baseRequest, projectInput, type ProjectOpts } from './run.js';
 
 export interface CheckOpts extends ProjectOpts {
@@ -39,9 +39,9 @@ export function checkInput(o: CheckOpts, deps: Pick<Deps, 'cwd'>): CheckInput {
 export async function check(o: CheckOpts, deps: Deps): Promise<CommandResult> {
   const input = checkInput(o, deps);
   const progress = deps.progress(o.quiet);
-  const t = withTimeout(deps.signal, o.timeout, (s) => `the analysis ran longer than ${s} s; the container was stopped and removed`);
-  // the repro's own stdout goes to stderr: stdout carries the report
-  const io: RunIO = { engine: lazyEngine(deps), progress, signal: t.signal, stdout: deps.stderr, stderr: deps.stderr, tty: false };
+  // the repro's own stdout goes to stderr: stdout carries the report; --timeout travels in the
+  // run request and is armed once the variant image exists (building it first is not counted)
+  const io: RunIO = { engine: lazyEngine(deps), progress, signal: deps.signal, stdout: deps.stderr, stderr: deps.stderr, tty: false };
   try {
     const { report, exitCode, reportPath } = await runCheck(input, io);
     progress.stop();
@@ -51,7 +51,6 @@ export async function check(o: CheckOpts, deps: Deps): Promise<CommandResult> {
     if (o.junit) await writeFile(resolveIn(deps, o.junit)!, junitReport([report]));
     return { exitCode, data: { report, reportPath } };
   } finally {
-    t.clear();
     progress.stop();
   }
 }

@@ -48,7 +48,7 @@ export async function doctor(o: { json?: boolean }, deps: Pick<Deps, 'engine' | 
         name: 'disk',
         status: gb < 5 ? 'fail' : gb < 15 ? 'warn' : 'ok',
         detail: `${gb.toFixed(1)} GB free under ${rootDir} (a variant image is ~1 GB; the shared layers ~0.9 GB)`,
-        hint: gb < 15 ? "free space: 'pydbg env rm', 'docker system prune'" : undefined,
+        hint: gb < 15 ? "free space: 'pydbg env gc' (superseded builds, old reports), 'pydbg env rm', 'docker system prune'" : undefined,
         exitCode: gb < 5 ? ExitCode.ENGINE : undefined,
       });
     }

@@ -4,7 +4,7 @@ import { planVariant, type VariantPlan, type PlanInput } from '../../project/pla
 import { userImageRef } from '../../container/refs.js';
 import { contextSource, envBuild, type EnvBuildResult } from '../../provision/variant.js';
 import type { Engine, ImageInfo } from '../../engine/engine.js';
-import { ExitCode, PydbgError, usageError } from '../../errors.js';
+import { ExitCode, PydbgError, quoted, usageError } from '../../errors.js';
 import { LABEL } from '../../container/labels.js';
 import { renderVariantDockerfile } from '../../render/dockerfile.js';
 import { treeVersion } from '../../provision/sources.js';
@@ -69,6 +69,7 @@ export async function build(o: BuildOpts, deps: Deps): Promise<CommandResult> {
   const t = withTimeout(deps.signal, o.timeout, (secs) => `after ${secs} s`);
   let result: EnvBuildResult;
   try {
+    for (const w of plan.warnings) progress.log(`warning: ${w}`);
     for (const n of plan.spec.notes) progress.log(`note: ${n}`);
     result = await envBuild(plan, { engine: deps.engine(), progress, signal: t.signal, force: o.force });
   } finally {
@@ -123,7 +124,7 @@ async function inspectPydbg(engine: Engine, ref: string): Promise<ImageInfo> {
   await engine.ping();
   const info = await engine.inspectImage(userImageRef(ref));
   if (!info || !info.labels[LABEL.kind]) {
-    throw new PydbgError(ExitCode.NOT_FOUND, `no pydbg image '${ref}'`, { hint: "see 'pydbg env list', or build it with 'pydbg env build'" });
+    throw new PydbgError(ExitCode.NOT_FOUND, `no pydbg image ${quoted(ref)}`, { hint: "see 'pydbg env list', or build it with 'pydbg env build'" });
   }
   return info;
 }
@@ -146,7 +147,10 @@ export async function list(o: { json?: boolean }, deps: Pick<Deps, 'engine' | 's
     return { exitCode: 0, data: rows };
   }
   if (rows.length === 0) {
-    deps.stdout.write("no pydbg images yet; build one with 'pydbg env build --variant debug --python 3.13'\n");
+    // what doctor shows exists: the shared layers a first build made (or pulled)
+    const shared = (await Promise.all(SHARED_KINDS.map((k) => engine.findImages({ [LABEL.kind]: k })))).flat().flatMap((i) => i.tags.slice(0, 1));
+    const build = "build one with 'pydbg env build --variant debug --python 3.13' (or just 'pydbg run': a missing variant is built first)";
+    deps.stdout.write(shared.length ? `no variant images yet; shared layers: ${shared.sort().join(', ')}\n${build}\n` : `no pydbg images yet; ${build}\n`);
     return { exitCode: 0, data: rows };
   }
   const table = [['IMAGE', 'PYTHON', 'VARIANT', 'ARCH', 'SIZE', 'AGE', 'VERIFIED']];
@@ -157,6 +161,9 @@ export async function list(o: { json?: boolean }, deps: Pick<Deps, 'engine' | 's
   deps.stdout.write(`${table.map((row) => row.map((cell, c) => (c === row.length - 1 ? cell : cell.padEnd(widths[c]!))).join('  ')).join('\n')}\n`);
   return { exitCode: 0, data: rows };
 }
+
+/** The layers variant images are built on (listed when there is no variant image yet). */
+const SHARED_KINDS = ['base', 'deps', 'xbuild', 'buildpython'] as const;
 
 function shortVerified(v: Record<string, unknown>): string {
   const on = ['py_debug', 'trace_refs', 'count_allocs', 'with_valgrind', 'gil_disabled', 'asan', 'ubsan'].filter((k) => v[k]);
@@ -196,7 +203,9 @@ export async function inspect(o: { image: string; json?: boolean }, deps: Pick<D
     if (k === LABEL.verified) continue;
     lines.push(`  ${k.replace(/^io\.pydbg\./, '').padEnd(14)}${v}`);
   }
-  lines.push(`  verified      ${formatVerified(JSON.parse(info.labels[LABEL.verified] ?? '{}'))}`);
+  // only images made from a verified interpreter (variant, runtime, ext) carry what the probe proved
+  const verified = info.labels[LABEL.verified];
+  if (verified) lines.push(`  verified      ${formatVerified(JSON.parse(verified) as Record<string, unknown>)}`);
   deps.stdout.write(`${lines.join('\n')}\n`);
   return { exitCode: 0, data };
 }

@@ -7,7 +7,7 @@ import { runProject } from '../../exec/run.js';
 import type { RunIO, RunRequest, RunResult } from '../../exec/types.js';
 import { usageError } from '../../errors.js';
 import { namedRepro, resolveProject, type ProjectInput, type ResolvedProject } from '../../project/project.js';
-import { resolveIn, withTimeout, writeJson, type CommandResult, type Deps } from '../deps.js';
+import { resolveIn, writeJson, type CommandResult, type Deps } from '../deps.js';
 
 /** What run/shell/check share, already validated (bytes, nano-CPUs, seconds, an env record). */
 export interface ProjectOpts {
@@ -15,8 +15,10 @@ export interface ProjectOpts {
   python?: string;
   arch?: string;
   board?: string;
+  buildMode?: 'cross' | 'emulated';
   project?: string;
   config?: string;
+  /** build a missing variant image first (default true; --no-build: false) */
   build?: boolean;
   network?: boolean;
   rw?: boolean;
@@ -41,12 +43,12 @@ export interface RunOpts extends ProjectOpts {
 }
 
 export function projectInput(o: ProjectOpts, deps: Pick<Deps, 'cwd'>): ProjectInput {
-  return { projectDir: resolveIn(deps, o.project ?? '.')!, configPath: resolveIn(deps, o.config), variant: o.variant, python: o.python, arch: o.arch, board: o.board };
+  return { projectDir: resolveIn(deps, o.project ?? '.')!, configPath: resolveIn(deps, o.config), variant: o.variant, python: o.python, arch: o.arch, board: o.board, buildMode: o.buildMode };
 }
 
 /** The RunRequest fields every project command shares. */
 export function baseRequest(o: ProjectOpts): Omit<RunRequest, 'argv'> {
-  return { buildMissing: o.build, network: o.network, rw: o.rw, memoryBytes: o.memory, nanoCpus: o.cpus, user: o.user, env: o.env };
+  return { buildMissing: o.build !== false, timeoutSeconds: o.timeout, network: o.network, rw: o.rw, memoryBytes: o.memory, nanoCpus: o.cpus, user: o.user, env: o.env };
 }
 
 /** Either `--repro NAME` or a command after --: checked before anything is read. */
@@ -64,14 +66,13 @@ export function runArgv(project: ResolvedProject, o: Pick<RunOpts, 'command' | '
   return o.reproName !== undefined ? namedRepro(project.config, o.reproName, project.configPath) : o.command!;
 }
 
-async function execute(project: ResolvedProject, req: RunRequest, o: ProjectOpts, deps: Deps, stdout: NodeJS.WritableStream, timeout: number | undefined): Promise<RunResult[]> {
+async function execute(project: ResolvedProject, req: RunRequest, o: ProjectOpts, deps: Deps, stdout: NodeJS.WritableStream): Promise<RunResult[]> {
   const progress = deps.progress(o.quiet);
-  const t = withTimeout(deps.signal, timeout, (s) => `the command ran longer than ${s} s; the container was stopped and removed`);
-  const io: RunIO = { engine: deps.engine(), progress, signal: t.signal, stdout, stderr: deps.stderr, stdin: deps.stdin, tty: deps.tty };
+  // the time limit (req.timeoutSeconds) is armed per target once its variant image exists (exec/run.ts)
+  const io: RunIO = { engine: deps.engine(), progress, signal: deps.signal, stdout, stderr: deps.stderr, stdin: deps.stdin, tty: deps.tty };
   try {
     return await runProject(project, req, io);
   } finally {
-    t.clear();
     progress.stop();
   }
 }
@@ -79,9 +80,9 @@ async function execute(project: ResolvedProject, req: RunRequest, o: ProjectOpts
 export async function run(o: RunOpts, deps: Deps): Promise<CommandResult> {
   requireCommand(o);
   const project = await resolveProject(projectInput(o, deps));
-  const req: RunRequest = { ...baseRequest(o), argv: runArgv(project, o), gdb: o.gdb, core: o.core };
+  const req: RunRequest = { ...baseRequest(o), timeoutSeconds: o.timeout ?? project.config.timeout, argv: runArgv(project, o), gdb: o.gdb, core: o.core };
   // with --json, stdout carries the JSON: the command's own stdout goes to stderr
-  const results = await execute(project, req, o, deps, o.json ? deps.stderr : deps.stdout, o.timeout ?? project.config.timeout);
+  const results = await execute(project, req, o, deps, o.json ? deps.stderr : deps.stdout);
   const data = results.length === 1 ? results[0] : results;
   if (o.json) writeJson(deps.stdout, data);
   if (o.jsonOut) await writeFile(resolveIn(deps, o.jsonOut)!, `${JSON.stringify(data, null, 2)}\n`);
@@ -90,6 +91,6 @@ export async function run(o: RunOpts, deps: Deps): Promise<CommandResult> {
 
 export async function shell(o: ProjectOpts, deps: Deps): Promise<CommandResult> {
   const project = await resolveProject(projectInput(o, deps));
-  const results = await execute(project, { ...baseRequest(o), argv: [], shell: true }, o, deps, deps.stdout, o.timeout);
+  const results = await execute(project, { ...baseRequest(o), argv: [], shell: true }, o, deps, deps.stdout);
   return { exitCode: results[0]?.exitCode ?? 0, data: results };
 }
