@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseConfig } from '../../src/project/config.js';
+import { parseConfig } from '../../src/project/config-parse.js';
 import { detectBuild, extBuildScript } from '../../src/project/detect.js';
 import { parseFaulthandler, parseGdbOutput, signalOf, isCrash, formatCrash } from '../../src/exec/crash.js';
 import { ExitCode, PydbgError } from '../../src/errors.js';

@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ExitCode, PydbgError } from '../../src/errors.js';
-import { loadConfig, parseConfig } from '../../src/project/config.js';
+import { loadConfig } from '../../src/project/config.js';
+import { parseConfig } from '../../src/project/config-parse.js';
 import { resolveProject } from '../../src/project/project.js';
 
 async function withYaml(text: string): Promise<string> {
