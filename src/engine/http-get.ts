@@ -5,7 +5,14 @@
  * grpc/protobufjs: ~150 ms of CPU) would be most of pydbg's fixed cost. Builds, pulls and anything
  * else go through dockerode.
  */
+import { createRequire } from 'node:module';
 import type { Duplex } from 'node:stream';
+
+// CommonJS require, not import(): an ESM namespace of node:http evaluates every lazy export, and one
+// of them loads undici (~17 ms) that pydbg never uses
+const require = createRequire(import.meta.url);
+const httpModule = (tls: boolean): typeof import('node:http') | typeof import('node:https') =>
+  tls ? (require('node:https') as typeof import('node:https')) : (require('node:http') as typeof import('node:http'));
 import type { HostOptions } from './connection.js';
 
 export class HttpStatusError extends Error {
@@ -28,7 +35,7 @@ interface CallOptions {
 
 async function request(options: HostOptions, method: string, path: string, o: CallOptions): Promise<{ status: number; text: string } | Duplex> {
   const tls = 'protocol' in options && options.protocol === 'https';
-  const mod = tls ? await import('node:https') : await import('node:http');
+  const mod = httpModule(tls);
   const target =
     'socketPath' in options
       ? { socketPath: options.socketPath }
@@ -84,7 +91,7 @@ export async function call<T>(options: HostOptions, method: string, path: string
  */
 export async function callStreaming<T>(options: HostOptions, method: string, path: string, timeoutMs: number): Promise<{ done: Promise<T> }> {
   const tls = 'protocol' in options && options.protocol === 'https';
-  const mod = tls ? await import('node:https') : await import('node:http');
+  const mod = httpModule(tls);
   const target =
     'socketPath' in options
       ? { socketPath: options.socketPath }
