@@ -10,3 +10,4 @@ export const sourcesDir = () => join(pydbgHome(), 'sources');
 export const buildsDir = () => join(pydbgHome(), 'builds');
 export const logsDir = () => join(pydbgHome(), 'logs');
 export const reportsDir = () => join(pydbgHome(), 'reports');
+export const coresDir = () => join(pydbgHome(), 'cores');

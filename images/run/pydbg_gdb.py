@@ -46,3 +46,28 @@ class PydbgFrames(gdb.Command):
 
 
 PydbgFrames()
+
+
+class PydbgThreads(gdb.Command):
+    """`pydbg-threads`: every thread of the attached process (or core): a PYDBG-THREAD line, its
+    frames as PYDBG-FRAME lines (pydbg-frames) and its py-bt between PYDBG-PYBT markers."""
+
+    def __init__(self):
+        super(PydbgThreads, self).__init__('pydbg-threads', gdb.COMMAND_USER)
+
+    def invoke(self, arg, from_tty):
+        inferior = gdb.selected_inferior()
+        for thread in sorted(inferior.threads(), key=lambda t: t.num):
+            thread.switch()
+            print('PYDBG-THREAD ' + json.dumps({'num': thread.num, 'lwp': thread.ptid[1], 'name': thread.name}))
+            gdb.execute('pydbg-frames')
+            print('PYDBG-PYBT-BEGIN')
+            try:
+                print(gdb.execute('py-bt', to_string=True).rstrip('\n'))
+            except gdb.error as e:
+                print('(py-bt failed: %s)' % e)
+            print('PYDBG-PYBT-END')
+        print('PYDBG-THREADS-END')
+
+
+PydbgThreads()

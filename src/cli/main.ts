@@ -23,6 +23,11 @@ const LOAD: Record<CommandId, Loader> = {
   run: async () => (await import('./commands/run.js')).run,
   shell: async () => (await import('./commands/run.js')).shell,
   check: async () => (await import('./commands/check.js')).check,
+  ps: async () => (await import('./commands/live.js')).ps,
+  stacks: async () => (await import('./commands/live.js')).stacks,
+  inject: async () => (await import('./commands/live.js')).inject,
+  core: async () => (await import('./commands/live.js')).core,
+  stop: async () => (await import('./commands/live.js')).stop,
   boards: async () => (await import('./commands/boards.js')).boards,
   doctor: async () => (await import('./commands/doctor.js')).doctor,
 };

@@ -7,7 +7,7 @@
  */
 import * as v from './validate.js';
 
-export const COMMAND_IDS = ['variants', 'env build', 'env dockerfile', 'env list', 'env inspect', 'env rm', 'env gc', 'run', 'check', 'shell', 'boards', 'doctor'] as const;
+export const COMMAND_IDS = ['variants', 'env build', 'env dockerfile', 'env list', 'env inspect', 'env rm', 'env gc', 'run', 'check', 'shell', 'ps', 'stacks', 'inject', 'core', 'stop', 'boards', 'doctor'] as const;
 export type CommandId = (typeof COMMAND_IDS)[number];
 
 export { ANALYSIS_NAMES } from './validate.js';
@@ -51,7 +51,8 @@ export interface OptionSpec {
 const BUILD: CommandId[] = ['env build', 'env dockerfile'];
 const PROJECT: CommandId[] = ['run', 'check', 'shell'];
 const REPRO: CommandId[] = ['run', 'check'];
-const JSON_SWITCH: CommandId[] = ['variants', 'env build', 'env list', 'env inspect', 'env gc', 'run', 'check', 'boards', 'doctor'];
+const JSON_SWITCH: CommandId[] = ['variants', 'env build', 'env list', 'env inspect', 'env gc', 'run', 'check', 'ps', 'stacks', 'inject', 'core', 'stop', 'boards', 'doctor'];
+const runName = (raw: string, flag: string) => v.parseRunName(raw, flag);
 
 const path = (raw: string, flag: string) => v.parsePath(raw, flag);
 
@@ -93,6 +94,10 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'reproName', flags: '--repro <name>', description: 'run a named repro from pydbg.yaml instead of a command', parse: v.parseName, on: REPRO, per: { check: { description: 'a named repro from pydbg.yaml' } } },
   { key: 'gdb', flags: '--gdb', description: 'run the command under gdb from the start', on: ['run'] },
   { key: 'core', flags: '--core', description: 'allow core dumps; with --rw, a core file left in the project is analysed with gdb', on: ['run'] },
+  { key: 'name', flags: '--name <name>', description: "name the run's container: pydbg ps/stacks/inject/core/stop NAME reach it while it runs (it gets SYS_PTRACE for gdb); refused when the name is in use", parse: runName, on: ['run'] },
+  { key: 'detach', flags: '-d, --detach', description: 'start the command in the background, print its name and return (a name is made up without --name); it runs until pydbg stop NAME', on: ['run'] },
+  { key: 'coreFile', flags: '--core <file>', description: "read the stacks from a core file written by 'pydbg core' (in a container of the image it came from) instead of a running program", parse: path, on: ['stacks'] },
+  { key: 'code', flags: '-c, --code <code>', description: 'the Python code to run inside the process (its output is printed; a raised exception exits 1)', parse: v.parseCode, dashValue: true, on: ['inject'] },
   { key: 'out', flags: '--out <dir>', description: 'where the report and the raw tool output go (default: under ~/.cache/pydbg/reports)', parse: path, on: ['check'] },
   { key: 'sarif', flags: '--sarif <file>', description: 'also write SARIF 2.1.0 (GitHub code scanning)', parse: path, on: ['check'] },
   { key: 'junit', flags: '--junit <file>', description: 'also write JUnit XML (one test case per finding)', parse: path, on: ['check'] },
@@ -161,7 +166,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   {
     id: 'run', description: "build the project's extension inside a variant and run a command there (exit code = the command's)", engine: true, passThrough: true,
     args: [{ syntax: '[command...]', description: 'the command to run inside the variant, after --' }],
-    examples: ['pydbg run --variant debug --python 3.13 -- python repro.py', 'pydbg run --variant nopymalloc -- python -m pytest tests/test_leak.py', 'pydbg run --repro leak --json > result.json', 'pydbg run --gdb -e PYTHONMALLOC=malloc -- python repro.py', 'pydbg run --arch arm64 --python 3.10 --build-mode emulated -- python repro.py', 'pydbg run --no-build -- python repro.py'],
+    examples: ['pydbg run --variant debug --python 3.13 -- python repro.py', 'pydbg run --variant nopymalloc -- python -m pytest tests/test_leak.py', 'pydbg run --repro leak --json > result.json', 'pydbg run --gdb -e PYTHONMALLOC=malloc -- python repro.py', 'pydbg run --arch arm64 --python 3.10 --build-mode emulated -- python repro.py', 'pydbg run --no-build -- python repro.py', 'pydbg run --name svc --detach -- python server.py'],
   },
   {
     id: 'check', description: 'run an analysis on a repro inside the right variant; findings in your code first (exit 20 when there are any)', engine: true,
@@ -174,6 +179,30 @@ export const COMMANDS: readonly CommandSpec[] = [
   {
     id: 'shell', description: 'an interactive shell in the same environment as pydbg run', engine: true,
     examples: ['pydbg shell --variant trace-refs', 'pydbg shell --python 3.11 --rw'],
+  },
+  {
+    id: 'ps', description: 'list named runs (pydbg run --name): name, Python, variant, arch, state, uptime, RSS, command', engine: true,
+    examples: ['pydbg ps', 'pydbg ps --json'],
+  },
+  {
+    id: 'stacks', description: "every thread of a named run's Python process, C frames and py-bt, your frames marked (gdb attaches and detaches)", engine: true,
+    args: [{ syntax: '[name]', description: 'the named run (not with --core)', parse: (r) => v.parseRunName(r, 'NAME') }],
+    examples: ['pydbg stacks svc', 'pydbg stacks svc --json', 'pydbg stacks --core ~/.cache/pydbg/cores/svc-20260101T120000Z.core'],
+  },
+  {
+    id: 'inject', description: "run Python code inside a named run's live process (through gdb; its output is printed)", engine: true,
+    args: [{ syntax: '<name>', description: 'the named run', parse: (r) => v.parseRunName(r, 'NAME') }],
+    examples: ["pydbg inject svc -c 'import gc; print(len(gc.garbage))'", "pydbg inject svc -c 'import sys; print(sys.gettotalrefcount())'"],
+  },
+  {
+    id: 'core', description: "write a core file of a named run's process to ~/.cache/pydbg/cores (with a .json naming its image); the process keeps running", engine: true,
+    args: [{ syntax: '<name>', description: 'the named run', parse: (r) => v.parseRunName(r, 'NAME') }],
+    examples: ['pydbg core svc', 'pydbg core svc --json'],
+  },
+  {
+    id: 'stop', description: 'stop a named run and remove its container (nothing is left behind)', engine: true,
+    args: [{ syntax: '<name>', description: 'the named run', parse: (r) => v.parseRunName(r, 'NAME') }],
+    examples: ['pydbg stop svc'],
   },
   {
     id: 'boards', description: 'list the board profiles: architecture and the QEMU CPU model each one runs with',

@@ -160,3 +160,18 @@ export function parseAnalysis(name: string): string {
 }
 
 export { closestTo, didYouMean, editDistance } from '../suggest.js';
+
+/** A named run's name (`run --name`, `stacks NAME`, …): a container name, so [A-Za-z0-9][A-Za-z0-9_.-]*, at most 63 characters. */
+export function parseRunName(s: string, flag: string): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(s)) {
+    throw usageError(`${flag} must be a name of letters, digits, '_', '.' and '-' (not first), at most 63 characters, not ${show(s)}`, `e.g. ${flag === 'NAME' ? 'pydbg stacks svc' : `${flag} svc`}`);
+  }
+  return s;
+}
+
+/** `inject -c CODE`: any text but empty or with a NUL (it travels in an environment variable). */
+export function parseCode(s: string, flag: string): string {
+  if (s.trim() === '') throw usageError(`${flag} needs Python code, not an empty string`, `e.g. ${flag} 'import gc; print(len(gc.garbage))'`);
+  if (s.includes('\0')) throw usageError(`${flag}: the code contains a NUL character`, 'a NUL cannot be passed to the process; write it as \\x00 in a string literal');
+  return s;
+}

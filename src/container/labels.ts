@@ -30,6 +30,10 @@ export const LABEL = {
   platform: 'io.pydbg.platform',
   pydbgVersion: 'io.pydbg.pydbg-version',
   verified: 'io.pydbg.verified',
+  /** a named run's container (`pydbg run --name`): its name, its command (JSON argv), the project */
+  name: 'io.pydbg.name',
+  command: 'io.pydbg.command',
+  projectDir: 'io.pydbg.project-dir',
 } as const;
 
 /** io.pydbg.project of a project's images (extension builds, project packages): its directory, hashed. */

@@ -39,3 +39,40 @@ export const isCommandNotFound = (exitCode: number, stderrTail: string) => exitC
 export function finishArgs(a: { uncommentSuppressions: boolean; pip: 'offline' | 'pypi'; pipPresent?: boolean }): string {
   return `${a.uncommentSuppressions ? 1 : 0} ${a.pip}${a.pipPresent ? ' present' : ''}`;
 }
+
+/** live.sh (docker exec into a named run): its first line names the program's Python process */
+export const LIVE_PREFIX = 'PYDBG-LIVE ';
+export const LIVE_NO_PYTHON = 'PYDBG-LIVE-NOPYTHON';
+export interface LiveProcess {
+  pid: number;
+  rssKb: number;
+  uid: number;
+  exe: string;
+}
+export function parseLiveLine(text: string): LiveProcess | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(LIVE_PREFIX));
+  if (!line) return undefined;
+  try {
+    const p = JSON.parse(line.slice(LIVE_PREFIX.length)) as LiveProcess;
+    return typeof p.pid === 'number' ? p : undefined;
+  } catch {
+    return undefined;
+  }
+}
+/** live.sh's first argument */
+export type LiveMode = 'info' | 'stacks' | 'core' | 'inject';
+/** pydbg_gdb.py's pydbg-threads: one line per thread, then its frames and py-bt; a line at the end */
+export const GDB_THREAD_PREFIX = 'PYDBG-THREAD ';
+export const GDB_THREADS_END = 'PYDBG-THREADS-END';
+/** live.sh inject: the environment variable carrying the code, and its report */
+export const INJECT_CODE_ENV = 'PYDBG_INJECT_CODE';
+export const INJECT_STATUS_PREFIX = 'PYDBG-INJECT-STATUS ';
+export const INJECT_OUT = ['PYDBG-INJECT-OUT-BEGIN', 'PYDBG-INJECT-OUT-END'] as const;
+export function parseInjectOutput(text: string): { status: number | null; output: string } {
+  const s = text.split('\n').find((l) => l.startsWith(INJECT_STATUS_PREFIX));
+  const n = s ? Number(s.slice(INJECT_STATUS_PREFIX.length).trim()) : NaN;
+  const a = text.indexOf(`${INJECT_OUT[0]}\n`);
+  const b = text.lastIndexOf(INJECT_OUT[1]);
+  const output = a >= 0 && b > a ? text.slice(a + INJECT_OUT[0].length + 1, b) : '';
+  return { status: Number.isInteger(n) ? n : null, output };
+}

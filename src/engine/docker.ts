@@ -1,4 +1,5 @@
 /**
+ * (Over 300 lines: the one class implementing the whole Engine interface against the real engine.)
  * The only module that imports dockerode, and only on the first engine call (a dynamic import,
  * cached): importing DockerEngine costs little, so commands that never reach the engine start fast.
  * Where the engine is comes from connection.ts (DOCKER_HOST, docker context, default sockets).
@@ -9,10 +10,10 @@ import { readBuildStream, readPullStream, type BuildEvent } from './buildstream.
 import { nodeConnectionDeps, resolveConnection, type Connection, type ConnectionDeps } from './connection.js';
 import {
   BuildFailure, type BuildOutcome, type BuildRequest, type ContainerIO, type ContainerResult, type ContainerSpec, type Engine,
-  type EngineInfo, type ImageDetail, type ImageInfo,
+  type ContainerInfo, type EngineInfo, type ExecRequest, type ExecResult, type ImageDetail, type ImageInfo,
 } from './engine.js';
-import { createContainer, demux as demuxFrames } from './http-container.js';
-import { getJson } from './http-get.js';
+import { createContainer, demux as demuxFrames, execIn } from './http-container.js';
+import { getJson, getStream } from './http-get.js';
 import { createOptions, runAttached, type ContainerHandle } from './run-container.js';
 import { engineUnreachable, errorCode } from './unreachable.js';
 
@@ -211,6 +212,43 @@ export class DockerEngine implements Engine {
     const container = await docker.createContainer(createOptions(spec));
     const demux = container.modem.demuxStream.bind(container.modem) as Parameters<typeof runAttached>[1];
     return runAttached(container as unknown as ContainerHandle, demux, spec, io);
+  }
+
+  /** Not auto-removed (see Engine.startContainer); a failed start removes it. */
+  async startContainer(spec: ContainerSpec): Promise<{ id: string }> {
+    if (this.connError !== undefined) throw this.connError;
+    const container = await createContainer(this.conn!.options, createOptions(spec, false), CONNECTION_TIMEOUT_MS);
+    try {
+      await container.start();
+    } catch (e) {
+      await container.remove({ force: true, v: true }).catch(() => {});
+      throw e;
+    }
+    return { id: container.id };
+  }
+
+  async listContainers(labels: Record<string, string>): Promise<ContainerInfo[]> {
+    const label = Object.entries(labels).map(([k, v]) => (v === '' ? k : `${k}=${v}`));
+    const list = await this.get<Docker.ContainerInfo[]>(`/containers/json?all=1&filters=${encodeURIComponent(JSON.stringify({ label }))}`);
+    return list.map((c) => ({
+      id: c.Id,
+      name: (c.Names?.[0] ?? '').replace(/^\//, ''),
+      imageId: c.ImageID,
+      labels: c.Labels ?? {},
+      state: c.State,
+      status: c.Status,
+      created: new Date(c.Created * 1000).toISOString(),
+    }));
+  }
+
+  async exec(id: string, req: ExecRequest): Promise<ExecResult> {
+    if (this.connError !== undefined) throw this.connError;
+    return execIn(this.conn!.options, id, req, CONNECTION_TIMEOUT_MS);
+  }
+
+  async archive(id: string, path: string): Promise<NodeJS.ReadableStream> {
+    if (this.connError !== undefined) throw this.connError;
+    return getStream(this.conn!.options, `/containers/${encodeURIComponent(id)}/archive?${new URLSearchParams({ path }).toString()}`, CONNECTION_TIMEOUT_MS);
   }
 
   async pull(ref: string, platform: string, signal?: AbortSignal): Promise<void> {

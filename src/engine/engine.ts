@@ -75,6 +75,40 @@ export interface ContainerSpec {
   init?: boolean;
   /** allow core dumps (ulimit -c unlimited) */
   coreDumps?: boolean;
+  /** the container's name (a named run: `pydbg stacks NAME` finds it); the engine refuses one in use (409) */
+  name?: string;
+  /** Linux capabilities to add (a named run: SYS_PTRACE, so gdb can attach from a `docker exec`) */
+  capAdd?: string[];
+}
+
+/** A container as a listing describes it. */
+export interface ContainerInfo {
+  id: string;
+  /** without the leading '/' */
+  name: string;
+  imageId: string;
+  labels: Record<string, string>;
+  /** 'running', 'exited', 'created', … */
+  state: string;
+  /** the engine's own words: 'Up 5 minutes', 'Exited (0) 3 seconds ago' */
+  status: string;
+  /** ISO */
+  created: string;
+}
+
+/** A command run in a running container (docker exec): its output, collected, and its exit code. */
+export interface ExecRequest {
+  cmd: string[];
+  env?: Record<string, string>;
+  /** default: the container's user */
+  user?: string;
+  signal?: AbortSignal;
+}
+
+export interface ExecResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
 }
 
 export interface ContainerIO {
@@ -112,6 +146,17 @@ export interface Engine {
   containersFromImages(imageIds: string[]): Promise<string[]>;
   /** the engine's data root and its free space (unknown for a remote engine) */
   dataRootFree(): Promise<{ rootDir: string; free?: number }>;
+  /**
+   * create and start a container that keeps running after this call returns (`pydbg run --detach`):
+   * never auto-removed, so a program that exited stays visible until removeContainer
+   */
+  startContainer(spec: ContainerSpec): Promise<{ id: string }>;
+  /** containers (any state) carrying every given label (value '' = present with any value) */
+  listContainers(labels: Record<string, string>): Promise<ContainerInfo[]>;
+  /** run a command in a running container and wait for it (docker exec) */
+  exec(id: string, req: ExecRequest): Promise<ExecResult>;
+  /** a path in a container as a tar stream (GET /containers/{id}/archive) */
+  archive(id: string, path: string): Promise<NodeJS.ReadableStream>;
 }
 
 export class BuildFailure extends Error {

@@ -1,5 +1,6 @@
 /**
- * FakeEngine: an in-memory Engine for unit tests (no Docker). It models only this:
+ * FakeEngine: an in-memory Engine for unit tests (no Docker). Over 300 lines because it implements
+ * the whole Engine interface in one class, as DockerEngine does. It models only this:
  * - images: id ("sha256:<64 hex>"), tags ("repo:tag"), labels, os/architecture, created. `addImage`
  *   seeds one. `tag` moves a tag (its old holder loses it). `removeImage` by tag untags (and deletes the
  *   image with its last tag), by id deletes; like the engine it refuses (HTTP 409) an image with
@@ -17,20 +18,37 @@
  *   `files` (container path → text) into the bind mount holding the path (must be writable), hangs
  *   until io.signal aborts if `hang`, commits (exit 0 + io.commit) to a new image, and always
  *   removes its container. `containers()` lists containers that still exist.
+ * - live containers: `startContainer` creates a running container (name, labels) that stays until
+ *   removeContainer (a name in use: HTTP 409); `listContainers` filters by label; `exec` records each
+ *   request in `execs` and plays the next `scriptExec` entry (none left: exit 0, no output), whose
+ *   `files` are written into the container's own file system (`archive` answers a tar of one of them;
+ *   a missing path: 404); `exitContainer` makes a running one exit.
  * - ping: `arch` is configurable; set `unreachable` to make ping throw it. `pullError` fails pulls.
  * - calls: every Engine method call, in order, as { method, args }.
  */
 import { createHash } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
+import { Readable } from 'node:stream';
 import type { BuildEvent } from './buildstream.js';
 import {
   BuildFailure, type BuildOutcome, type BuildRequest, type ContainerIO, type ContainerResult, type ContainerSpec, type Engine,
-  type EngineInfo, type ImageDetail, type ImageInfo,
+  type ContainerInfo, type EngineInfo, type ExecRequest, type ExecResult, type ImageDetail, type ImageInfo,
 } from './engine.js';
+import { tarOf } from './tar.js';
 
 export type FakeImage = ImageDetail;
-export interface FakeContainer { id: string; image: string; spec?: ContainerSpec }
+export interface FakeContainer { id: string; image: string; spec?: ContainerSpec; name?: string; state?: string; created?: string; files?: Map<string, Buffer> }
+
+export interface ExecScript {
+  exitCode?: number;
+  stdout?: string;
+  stderr?: string;
+  /** container path → content, written into the container's file system */
+  files?: Record<string, string | Buffer>;
+  /** container paths removed */
+  remove?: string[];
+}
 
 export interface RunScript {
   exitCode?: number;
@@ -74,6 +92,9 @@ export class FakeEngine implements Engine {
   readonly calls: Array<{ method: string; args: unknown[] }> = [];
   /** every ContainerSpec run, in order */
   readonly runs: ContainerSpec[] = [];
+  /** every exec, in order, with the container it ran in */
+  readonly execs: Array<{ id: string } & ExecRequest> = [];
+  private readonly execScripts: Array<ExecScript | ((req: ExecRequest, c: FakeContainer) => ExecScript)> = [];
   private readonly imgs = new Map<string, FakeImage>();
   private readonly ctrs = new Map<string, FakeContainer>();
   private readonly buildScripts = new Map<string, BuildScript>();
@@ -96,6 +117,14 @@ export class FakeEngine implements Engine {
   }
   scriptRun(...scripts: Array<RunScript | ((spec: ContainerSpec) => RunScript)>): void {
     this.runScripts.push(...scripts);
+  }
+  scriptExec(...scripts: Array<ExecScript | ((req: ExecRequest, c: FakeContainer) => ExecScript)>): void {
+    this.execScripts.push(...scripts);
+  }
+  /** the program in a started container ends (it stays, exited, until removed) */
+  exitContainer(nameOrId: string): void {
+    const c = this.container(nameOrId);
+    if (c) c.state = 'exited';
   }
   images(): FakeImage[] {
     return [...this.imgs.values()].map((i) => ({ ...i, tags: [...i.tags], labels: { ...i.labels } }));
@@ -224,7 +253,53 @@ export class FakeEngine implements Engine {
     return { rootDir: '/var/lib/docker', free: this.free };
   }
 
+  async startContainer(spec: ContainerSpec): Promise<{ id: string }> {
+    this.record('startContainer', [spec]);
+    this.runs.push(spec);
+    const image = this.find(spec.image);
+    if (!image) throw notFound(spec.image);
+    if (spec.name && this.container(spec.name)) throw conflict(`the container name "/${spec.name}" is already in use`);
+    const id = this.newId('container');
+    this.ctrs.set(id, { id, image: image.id, spec, name: spec.name, state: 'running', created: new Date().toISOString(), files: new Map() });
+    return { id };
+  }
+
+  async listContainers(labels: Record<string, string>): Promise<ContainerInfo[]> {
+    this.record('listContainers', [labels]);
+    const match = (l: Record<string, string>) => Object.entries(labels).every(([k, v]) => k in l && (v === '' || l[k] === v));
+    return [...this.ctrs.values()]
+      .filter((c) => match(c.spec?.labels ?? {}))
+      .map((c) => ({
+        id: c.id, name: c.name ?? short(c.id), imageId: c.image, labels: { ...c.spec?.labels }, state: c.state ?? 'running',
+        status: c.state === 'exited' ? 'Exited (0) 1 second ago' : 'Up 1 second', created: c.created ?? new Date().toISOString(),
+      }));
+  }
+
+  async exec(id: string, req: ExecRequest): Promise<ExecResult> {
+    this.record('exec', [id, req]);
+    this.execs.push({ id, ...req });
+    const c = this.container(id);
+    if (!c) throw Object.assign(new Error(`(HTTP code 404) no such container - ${id}`), { statusCode: 404 });
+    if (c.state === 'exited') throw conflict(`container ${short(c.id)} is not running`);
+    const next = this.execScripts.shift() ?? {};
+    const s = typeof next === 'function' ? next(req, c) : next;
+    c.files ??= new Map();
+    for (const [path, content] of Object.entries(s.files ?? {})) c.files.set(path, Buffer.from(content));
+    for (const path of s.remove ?? []) c.files.delete(path);
+    return { exitCode: s.exitCode ?? 0, stdout: s.stdout ?? '', stderr: s.stderr ?? '' };
+  }
+
+  async archive(id: string, path: string): Promise<NodeJS.ReadableStream> {
+    this.record('archive', [id, path]);
+    const content = this.container(id)?.files?.get(path);
+    if (!content) throw Object.assign(new Error(`(HTTP code 404) Could not find the file ${path} in container ${id}`), { statusCode: 404 });
+    return Readable.from([tarOf({ [posix.basename(path)]: content })]);
+  }
+
   // ---- internals ----
+  private container(nameOrId: string): FakeContainer | undefined {
+    return [...this.ctrs.values()].find((c) => c.name === nameOrId || c.id === nameOrId || (nameOrId.length >= 12 && hex(c.id).startsWith(hex(nameOrId))));
+  }
   private record(method: keyof Engine, args: unknown[]): void {
     this.calls.push({ method, args });
   }

@@ -15,6 +15,16 @@ const httpModule = (tls: boolean): typeof import('node:http') | typeof import('n
   tls ? (require('node:https') as typeof import('node:https')) : (require('node:http') as typeof import('node:http'));
 import type { HostOptions } from './connection.js';
 
+/** The http module and request target (socket, or host and port with the TLS material) of an endpoint. */
+function endpointOf(options: HostOptions) {
+  const tls = 'protocol' in options && options.protocol === 'https';
+  const target =
+    'socketPath' in options
+      ? { socketPath: options.socketPath }
+      : { host: options.host, port: options.port, ...(tls ? { ca: options.ca, cert: options.cert, key: options.key } : {}) };
+  return { mod: httpModule(tls), target };
+}
+
 export class HttpStatusError extends Error {
   constructor(
     readonly statusCode: number,
@@ -34,12 +44,50 @@ interface CallOptions {
 }
 
 async function request(options: HostOptions, method: string, path: string, o: CallOptions): Promise<{ status: number; text: string } | Duplex> {
-  const tls = 'protocol' in options && options.protocol === 'https';
-  const mod = httpModule(tls);
-  const target =
-    'socketPath' in options
-      ? { socketPath: options.socketPath }
-      : { host: options.host, port: options.port, ...(tls ? { ca: options.ca, cert: options.cert, key: options.key } : {}) };
+  const r = await requestRaw(options, method, path, o);
+  return 'status' in r ? { status: r.status, text: r.body.toString('utf8') } : r;
+}
+
+/** A response whose body is binary (an exec's multiplexed output): the bytes, untouched. */
+export async function callRaw(options: HostOptions, method: string, path: string, o: Omit<CallOptions, 'upgrade'> = {}): Promise<Buffer> {
+  const r = await requestRaw(options, method, path, o);
+  if (!('status' in r)) throw new Error(`${method} ${path}: unexpected upgrade`);
+  if (r.status < 200 || r.status >= 300) throw new HttpStatusError(r.status, errorMessage(r.body.toString('utf8')));
+  return r.body;
+}
+
+function errorMessage(text: string): string {
+  try {
+    return (JSON.parse(text) as { message?: string }).message ?? text.trim();
+  } catch {
+    return text.trim();
+  }
+}
+
+/** A GET whose body is streamed (an archive): the response once its headers arrived (status checked). */
+export async function getStream(options: HostOptions, path: string, timeoutMs: number): Promise<NodeJS.ReadableStream> {
+  const { mod, target } = endpointOf(options);
+  return new Promise((resolve, reject) => {
+    const req = mod.request({ ...target, path, method: 'GET' });
+    const timer = setTimeout(() => req.destroy(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: 'ETIMEDOUT' })), timeoutMs);
+    req.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    req.on('response', (res) => {
+      clearTimeout(timer);
+      const status = res.statusCode ?? 0;
+      if (status >= 200 && status < 300) return resolve(res);
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => reject(new HttpStatusError(status, errorMessage(Buffer.concat(chunks).toString('utf8')))));
+    });
+    req.end();
+  });
+}
+
+async function requestRaw(options: HostOptions, method: string, path: string, o: CallOptions): Promise<{ status: number; body: Buffer } | Duplex> {
+  const { mod, target } = endpointOf(options);
   const body = o.body === undefined ? undefined : JSON.stringify(o.body);
   const headers: Record<string, string> = { Accept: 'application/json' };
   if (body !== undefined) Object.assign(headers, { 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(body)) });
@@ -63,7 +111,7 @@ async function request(options: HostOptions, method: string, path: string, o: Ca
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('error', reject);
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
     });
     req.end(body);
   });
@@ -90,12 +138,7 @@ export async function call<T>(options: HostOptions, method: string, path: string
  * would wait for the inner one).
  */
 export async function callStreaming<T>(options: HostOptions, method: string, path: string, timeoutMs: number): Promise<{ done: Promise<T> }> {
-  const tls = 'protocol' in options && options.protocol === 'https';
-  const mod = httpModule(tls);
-  const target =
-    'socketPath' in options
-      ? { socketPath: options.socketPath }
-      : { host: options.host, port: options.port, ...(tls ? { ca: options.ca, cert: options.cert, key: options.key } : {}) };
+  const { mod, target } = endpointOf(options);
   return new Promise((resolveHeaders, rejectHeaders) => {
     const req = mod.request({ ...target, path, method, headers: { Accept: 'application/json' } });
     const timer = setTimeout(() => req.destroy(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: 'ETIMEDOUT' })), timeoutMs);

@@ -26,6 +26,7 @@ export type Demux = (stream: NodeJS.ReadableStream, stdout: NodeJS.WritableStrea
 /** Engine API create options for a ContainerSpec; `autoRemove`: the engine removes it when it exits. */
 export function createOptions(spec: ContainerSpec, autoRemove = false) {
   return {
+    ...(spec.name ? { name: spec.name } : {}),
     Image: spec.image,
     Cmd: spec.cmd,
     Env: Object.entries(spec.env ?? {}).map(([k, v]) => `${k}=${v}`),
@@ -47,6 +48,7 @@ export function createOptions(spec: ContainerSpec, autoRemove = false) {
       PidsLimit: spec.pidsLimit,
       Init: spec.init ?? true,
       Ulimits: spec.coreDumps ? [{ Name: 'core', Soft: -1, Hard: -1 }] : undefined,
+      CapAdd: spec.capAdd?.length ? spec.capAdd : undefined,
       AutoRemove: autoRemove,
     },
   };

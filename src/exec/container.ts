@@ -72,8 +72,16 @@ export function runSpec(s: SpecInput): ContainerSpec {
     memoryBytes: req.memoryBytes ?? DEFAULT_MEMORY,
     nanoCpus: req.nanoCpus,
     pidsLimit: 4096,
-    labels: { [LABEL.kind]: 'run', [LABEL.image]: plan.image },
+    labels: {
+      [LABEL.kind]: 'run',
+      [LABEL.image]: plan.image,
+      ...(req.name
+        ? { [LABEL.name]: req.name, [LABEL.python]: plan.version.text, [LABEL.variant]: plan.spec.variants.join(','), [LABEL.arch]: plan.arch.name, [LABEL.command]: JSON.stringify(argv), [LABEL.projectDir]: s.projectDir }
+        : {}),
+    },
     coreDumps: req.core,
+    // a named run can be attached to (stacks, core, inject: gdb from a docker exec needs ptrace)
+    ...(req.name ? { name: req.name, capAdd: ['SYS_PTRACE'] } : {}),
   };
 }
 

@@ -17,14 +17,22 @@ import { ensureVariant } from '../provision/variant.js';
 import { captureCrash } from './capture.js';
 import { containerUser, runAttached, runSpec } from './container.js';
 import { isCrash, signalOf } from './crash.js';
-import type { RunIO, RunRequest, RunResult } from './types.js';
+import { mapNameConflict, requireNameFree } from './live.js';
+import type { ContainerSpec, Engine } from '../engine/engine.js';
+import type { VariantPlan } from '../project/plan.js';
+import type { Progress } from '../provision/variant.js';
+import type { ExtensionInfo, RunIO, RunRequest, RunResult } from './types.js';
 
 export type { RunIO, RunRequest, RunResult } from './types.js';
 
 /** Run the request in every target in order; stop at the first that fails. */
 export async function runProject(project: ResolvedProject, req: RunRequest, io: RunIO): Promise<RunResult[]> {
   if (!req.shell && req.argv.length === 0) throw new PydbgError(ExitCode.USAGE, 'no command given', { hint: 'pydbg run [options] -- python repro.py' });
+  if (req.name && project.targets.length > 1) {
+    throw new PydbgError(ExitCode.USAGE, `--name ${req.name} names one container, but the project has ${project.targets.length} targets`, { hint: 'choose one with --python and --variant' });
+  }
   const engineInfo = await io.engine.ping();
+  if (req.name) await requireNameFree(io.engine, req.name);
   const results: RunResult[] = [];
   for (const t of project.targets) {
     if (project.targets.length > 1) io.progress.log(`=== CPython ${t.plan.version.text}, variant ${t.plan.spec.variants.join(',')}`);
@@ -83,8 +91,14 @@ async function runInVariant(project: ResolvedProject, target: Target, req: RunRe
     qemuEnv, configEnv: project.config.env, configNetwork: project.config.network,
     interactive, tty: Boolean(io.tty),
   });
+  if (req.detach) return startDetached(engine, spec, { req, plan, image: extension.image, extension, progress });
   const batchGdb = Boolean(req.gdb && !interactive && !req.shell);
-  const out = await runAttached(engine, spec, io, batchGdb);
+  let out: Awaited<ReturnType<typeof runAttached>>;
+  try {
+    out = await runAttached(engine, spec, io, batchGdb);
+  } catch (e) {
+    throw mapNameConflict(e, req.name);
+  }
   const durationSeconds = (Date.now() - started) / 1000;
   if (emulated && isExecFormatError(out.stderrTail.slice(-4000))) throw emulationError(plan.arch, 'the engine could not run an ARM binary (exec format error)');
   const argv = req.shell ? ['bash'] : req.argv;
@@ -102,6 +116,7 @@ async function runInVariant(project: ResolvedProject, target: Target, req: RunRe
     signal: signalOf(out.exitCode) ?? null,
     durationSeconds,
     extension,
+    ...(req.name ? { name: req.name } : {}),
   };
   if (isCrash(out.exitCode) && !req.shell && !(req.gdb && interactive)) {
     result.crash = await captureCrash(
@@ -118,4 +133,22 @@ async function runInVariant(project: ResolvedProject, target: Target, req: RunRe
     );
   }
   return result;
+}
+
+/**
+ * --detach: start the named container and return. The engine does not auto-remove it: a program
+ * that exits stays (exited) for `pydbg ps` to show and `pydbg stop` to report and remove.
+ */
+async function startDetached(engine: Engine, spec: ContainerSpec, d: { req: RunRequest; plan: VariantPlan; image: string; extension: ExtensionInfo; progress: Progress }): Promise<RunResult> {
+  let id: string;
+  try {
+    ({ id } = await engine.startContainer({ ...spec, tty: false, stdin: false }));
+  } catch (e) {
+    throw mapNameConflict(e, d.req.name);
+  }
+  d.progress.log(`started ${d.req.name} in the background: pydbg stacks ${d.req.name} | pydbg inject ${d.req.name} -c CODE | pydbg core ${d.req.name} | pydbg stop ${d.req.name}`);
+  return {
+    command: d.req.argv, image: d.image, python: d.plan.version.text, variant: d.plan.spec.variants.join(','), exitCode: 0, signal: null, durationSeconds: 0,
+    extension: d.extension, name: d.req.name, detached: true, containerId: id,
+  };
 }

@@ -32,6 +32,10 @@ export interface RunRequest {
   extraEnv?: Record<string, string>;
   /** what to re-run under gdb when the command crashes (default: the command itself) */
   crashArgv?: string[];
+  /** a named run: the container's name (and io.pydbg.name), SYS_PTRACE for `pydbg stacks/core/inject` */
+  name?: string;
+  /** start the named container and return at once; it runs until `pydbg stop NAME` */
+  detach?: boolean;
 }
 
 export interface RunIO {
@@ -61,4 +65,9 @@ export interface RunResult {
   durationSeconds: number;
   extension: ExtensionInfo;
   crash?: CrashReport;
+  /** a named run's name */
+  name?: string;
+  /** --detach: the container was started and left running (exitCode 0 means it started) */
+  detached?: boolean;
+  containerId?: string;
 }

@@ -81,6 +81,17 @@ const CASES: Array<[string, string[], { command: string[]; args?: Record<string,
   ['check --json - after the repro', ['check', 'memcheck', 'repro.py', '--json', '-'], { command: ['check'], args: { analysis: 'memcheck', repro: ['repro.py'] }, options: { ...CHECK_DEFAULTS, json: true } }],
   ['check: repro arguments after --', ['check', 'memcheck', '--', 'repro.py', '--n', '3'], { command: ['check'], args: { analysis: 'memcheck', repro: ['repro.py', '--n', '3'] }, options: CHECK_DEFAULTS }],
   ['check --repro', ['check', 'asan', '--repro', 'crash'], { command: ['check'], args: { analysis: 'asan', repro: [] }, options: { ...CHECK_DEFAULTS, reproName: 'crash' } }],
+  // live programs
+  ['run --name --detach', ['run', '--name', 'svc', '--detach', '--', 'python', 'server.py'], { command: ['run'], args: { command: ['python', 'server.py'] }, options: { ...PROJECT_DEFAULTS, name: 'svc', detach: true } }],
+  ['run -d (short)', ['run', '-d', '--', 'python', 'server.py'], { command: ['run'], args: { command: ['python', 'server.py'] }, options: { ...PROJECT_DEFAULTS, detach: true } }],
+  ['ps', ['ps'], { command: ['ps'], options: {} }],
+  ['ps --json', ['ps', '--json'], { command: ['ps'], options: { json: true } }],
+  ['stacks NAME', ['stacks', 'svc'], { command: ['stacks'], args: { name: 'svc' }, options: {} }],
+  ['stacks --core FILE --json', ['stacks', '--core', 'cores/svc.core', '--json'], { command: ['stacks'], args: { name: undefined }, options: { coreFile: 'cores/svc.core', json: true } }],
+  ['inject NAME -c CODE', ['inject', 'svc', '-c', 'import gc; print(len(gc.garbage))'], { command: ['inject'], args: { name: 'svc' }, options: { code: 'import gc; print(len(gc.garbage))' } }],
+  ['inject --code that starts with a dash, --json', ['inject', 'svc', '--code', '-1 if x else 2', '--json'], { command: ['inject'], args: { name: 'svc' }, options: { code: '-1 if x else 2', json: true } }],
+  ['core NAME', ['core', 'svc.1', '--json'], { command: ['core'], args: { name: 'svc.1' }, options: { json: true } }],
+  ['stop NAME', ['stop', 'svc'], { command: ['stop'], args: { name: 'svc' }, options: {} }],
 ];
 
 describe('parseCLI: argv → command, args, options', () => {
@@ -121,7 +132,8 @@ describe('the option table', () => {
   });
   it('--json is a switch on every command that has it', () => {
     for (const o of OPTIONS.filter((x) => x.key === 'json')) {
-      for (const id of o.on) expect(parseCLI([...id.split(' '), ...(id === 'env inspect' ? ['img'] : id === 'check' ? ['memcheck', 'x.py'] : id === 'run' ? [] : []), '--json']).options.json, id).toBe(true);
+      const operands = (id: string) => (id === 'env inspect' ? ['img'] : id === 'check' ? ['memcheck', 'x.py'] : ['inject', 'core', 'stop', 'stacks'].includes(id) ? ['svc'] : []);
+      for (const id of o.on) expect(parseCLI([...id.split(' '), ...operands(id), '--json']).options.json, id).toBe(true);
     }
   });
 });
@@ -165,6 +177,13 @@ const BAD: Array<[string[], RegExp]> = [
   [['help', 'env', 'bild'], /unknown command 'env bild' \(Did you mean 'env build'\?\)/],
   [[], /no command given/],
   [['env'], /'pydbg env' needs a command/],
+  [['run', '--name', '-x', '--', 'x'], /--name must be a name of letters, digits/],
+  [['run', '--name', 'a b', '--', 'x'], /--name must be a name of letters, digits, '_', '\.' and '-' \(not first\), at most 63 characters, not 'a b'/],
+  [['run', '--name', 'x'.repeat(64), '--', 'x'], /--name must be a name/],
+  [['stacks', '../etc'], /NAME must be a name of letters/],
+  [['stop'], /missing required argument 'name'/],
+  [['inject', 'svc', '-c', ''], /-c needs Python code, not an empty string|--code needs Python code/],
+  [['core', 'svc', 'extra'], /too many arguments for 'core'/],
 ];
 
 describe('parseCLI: every malformed input is a one-line usage error with a hint', () => {

@@ -47,4 +47,25 @@ describe('the scripts speak the protocol pydbg parses', () => {
     for (const [begin, end] of Object.values(GDB_SECTIONS)) expect(gdbRun).toContain(`echo ${begin}\\n' -ex`), expect(gdbRun).toContain(`echo ${end}\\n'`);
     expect(await read('finish.sh')).toMatch(/uncomment="\$1"\npipmode="\$2"\ntools="\$\{3:-install\}"/);
   });
+  it('live programs: live.sh, pydbg_gdb.py (pydbg-threads) and pydbg_inject.py print what exec/live.ts and stacks.ts match', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const p = await import('../../src/container/protocol.js');
+    const read = (f: string) => readFile(new URL(`../../images/run/${f}`, import.meta.url), 'utf8');
+    const live = await read('live.sh');
+    expect(live).toContain(`printf '${p.LIVE_PREFIX}{"pid": %s, "rssKb": %s, "uid": %s, "exe": "%s"}\\n'`);
+    expect(live).toContain(`echo "${p.LIVE_NO_PYTHON}"`);
+    for (const mode of ['info', 'stacks', 'core', 'inject'] satisfies Array<import('../../src/container/protocol.js').LiveMode>) expect(live).toMatch(new RegExp(`^  ${mode}\\)`, 'm'));
+    expect(live).toContain(`"\${${p.INJECT_CODE_ENV}:-}"`);
+    expect(live).toContain(`echo "${p.INJECT_STATUS_PREFIX}$(cat`);
+    expect(live).toContain(`echo ${p.INJECT_OUT[0]}\n`);
+    expect(live).toContain(`echo ${p.INJECT_OUT[1]}\n`);
+    // the string gdb runs in the process names only pydbg's helper and the directory mktemp made
+    expect(live).toMatch(/PyRun_SimpleString\("__import__\('runpy'\)\.run_path\('\/opt\/pydbg-run\/pydbg_inject\.py', \{'PYDBG_DIR': '\$dir'\}, '__pydbg_inject__'\)"\)/);
+    const gdb = await read('pydbg_gdb.py');
+    expect(gdb).toContain(`'${p.GDB_THREAD_PREFIX}'`);
+    expect(gdb).toContain(`'${p.GDB_THREADS_END}'`);
+    expect(gdb).toContain(`'${p.GDB_SECTIONS.pyBt[0]}'`);
+    const inj = await read('pydbg_inject.py');
+    for (const f of ["'out.txt'", "'code.py'", "'status'"]) expect(inj).toContain(f);
+  });
 });

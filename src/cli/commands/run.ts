@@ -2,6 +2,7 @@
  * `pydbg run` and `pydbg shell`: resolve the project once (pydbg.yaml, the extension, every
  * target), then hand one validated RunRequest to the execution layer.
  */
+import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { runProject } from '../../exec/run.js';
 import type { RunIO, RunRequest, RunResult } from '../../exec/types.js';
@@ -40,6 +41,8 @@ export interface RunOpts extends ProjectOpts {
   core?: boolean;
   json?: boolean;
   jsonOut?: string;
+  name?: string;
+  detach?: boolean;
 }
 
 export function projectInput(o: ProjectOpts, deps: Pick<Deps, 'cwd'>): ProjectInput {
@@ -77,14 +80,27 @@ async function execute(project: ResolvedProject, req: RunRequest, o: ProjectOpts
   }
 }
 
+/** --detach: checked before anything is read; without --name, a name is made up (and printed). */
+export function detachName(o: Pick<RunOpts, 'detach' | 'name' | 'gdb' | 'timeout'>): string | undefined {
+  if (!o.detach) return o.name;
+  if (o.gdb) throw usageError('--detach and --gdb do not go together (gdb would have no terminal)', 'start it with --detach, then pydbg stacks NAME attaches gdb whenever you ask');
+  if (o.timeout !== undefined) throw usageError('--detach and --timeout do not go together (nothing would be there to stop it)', 'pydbg stop NAME stops it');
+  return o.name ?? `run-${randomBytes(3).toString('hex')}`;
+}
+
 export async function run(o: RunOpts, deps: Deps): Promise<CommandResult> {
   requireCommand(o);
+  const name = detachName(o);
   const project = await resolveProject(projectInput(o, deps));
-  const req: RunRequest = { ...baseRequest(o), timeoutSeconds: o.timeout ?? project.config.timeout, argv: runArgv(project, o), gdb: o.gdb, core: o.core };
+  const req: RunRequest = {
+    ...baseRequest(o), timeoutSeconds: o.detach ? undefined : (o.timeout ?? project.config.timeout), argv: runArgv(project, o), gdb: o.gdb, core: o.core,
+    ...(name ? { name } : {}), ...(o.detach ? { detach: true } : {}),
+  };
   // with --json, stdout carries the JSON: the command's own stdout goes to stderr
   const results = await execute(project, req, o, deps, o.json ? deps.stderr : deps.stdout);
   const data = results.length === 1 ? results[0] : results;
   if (o.json) writeJson(deps.stdout, data);
+  else if (o.detach) deps.stdout.write(`${name}\n`);
   if (o.jsonOut) await writeFile(resolveIn(deps, o.jsonOut)!, `${JSON.stringify(data, null, 2)}\n`);
   return { exitCode: results.find((r) => r.exitCode !== 0)?.exitCode ?? 0, data };
 }

@@ -1,0 +1,130 @@
+/**
+ * Live programs on the 3.13 debug image: a named run started with --detach (a small server: the
+ * main thread and a worker each sleep in a C call inside a Python function), then ps, stacks
+ * (both threads, with their Python function names), inject (a value from inside the process),
+ * core + stacks --core (the same function, from the file), stop (no container left).
+ */
+import { execa } from 'execa';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pydbg, requireEngine, requireImages } from './helpers.js';
+
+const SERVER = `import threading, time
+
+STATE = {"requests": 41}
+
+def worker_loop():
+    while True:
+        time.sleep(0.2)
+
+def serve_forever():
+    while True:
+        time.sleep(0.2)
+
+threading.Thread(target=worker_loop, name="worker", daemon=True).start()
+print("ready", flush=True)
+serve_forever()
+`;
+
+const NAME = `pydbg-live-test-${process.pid}`;
+let project: string;
+let home: string;
+
+const containersNamed = async (name: string) =>
+  (await execa('docker', ['ps', '-a', '--filter', `label=io.pydbg.name=${name}`, '--format', '{{.ID}}'])).stdout.split('\n').filter(Boolean);
+
+beforeAll(async () => {
+  await requireEngine();
+  await requireImages('debug-3.13');
+  project = await mkdtemp(join(tmpdir(), 'pydbg-live-'));
+  home = await mkdtemp(join(tmpdir(), 'pydbg-live-home-'));
+  await writeFile(join(project, 'server.py'), SERVER);
+});
+
+afterAll(async () => {
+  // whatever a failed test left: the named run goes (then the temporary directories)
+  for (const id of await containersNamed(NAME)) await execa('docker', ['rm', '-f', id], { reject: false });
+  await rm(project, { recursive: true, force: true });
+  await rm(home, { recursive: true, force: true });
+});
+
+describe('live programs', () => {
+  const env = () => ({ PYDBG_HOME: home });
+  const run = (args: string[]) => pydbg(args, env());
+
+  it('run --name --detach prints the name and returns; the name is then refused', async () => {
+    const r = await run(['run', '-q', '--variant', 'debug', '--python', '3.13', '-C', project, '--name', NAME, '--detach', '--', 'python', 'server.py']);
+    expect(r.exitCode, r.all).toBe(0);
+    expect(r.stdout.trim()).toBe(NAME);
+    const again = await run(['run', '-q', '--variant', 'debug', '--python', '3.13', '-C', project, '--name', NAME, '--detach', '--', 'python', 'server.py']);
+    expect(again.exitCode).toBe(2);
+    expect(again.stderr).toContain(`the name '${NAME}' is in use`);
+    expect(await containersNamed(NAME)).toHaveLength(1);
+  });
+
+  it('ps lists it: python, variant, state, RSS, command', async () => {
+    const r = await run(['ps', '--json']);
+    expect(r.exitCode, r.all).toBe(0);
+    const row = (JSON.parse(r.stdout) as Array<Record<string, unknown>>).find((x) => x.name === NAME)!;
+    expect(row).toMatchObject({ python: '3.13.5', variant: 'debug', arch: 'amd64', state: 'running', command: ['python', 'server.py'] });
+    expect(row.rssKb as number).toBeGreaterThan(1000);
+    const text = await run(['ps']);
+    expect(text.stdout).toMatch(new RegExp(`${NAME}\\s+3\\.13\\.5\\s+debug\\s+amd64\\s+running`));
+  });
+
+  it('stacks: both threads with their Python functions, the user frames marked', async () => {
+    await new Promise((r) => setTimeout(r, 500)); // the worker thread has started
+    const r = await run(['stacks', NAME]);
+    expect(r.exitCode, r.all).toBe(0);
+    expect(r.stdout).toContain('2 thread(s)');
+    expect(r.stdout).toMatch(/serve_forever at \/src\/server\.py:\d+ {3}<- your code/);
+    expect(r.stdout).toMatch(/worker_loop at \/src\/server\.py:\d+ {3}<- your code/);
+    expect(r.stdout).toContain('time_sleep at Modules/timemodule.c');
+    const j = JSON.parse((await run(['stacks', NAME, '--json'])).stdout) as { threads: Array<{ pyFrames: Array<{ function: string }> }> };
+    expect(j.threads.map((t) => t.pyFrames[0]?.function).sort()).toEqual(['serve_forever', 'worker_loop']);
+  });
+
+  it('inject: runs code inside the process and prints its output; an exception exits 1', async () => {
+    const r = await run(['inject', NAME, '-c', 'import __main__, threading\nprint("requests", __main__.STATE["requests"] + 1, threading.active_count())']);
+    expect(r.exitCode, r.all).toBe(0);
+    expect(r.stdout.trim()).toBe('requests 42 2');
+    // quotes, $(…) and a gdb-looking line are just Python text
+    const tricky = await run(['inject', NAME, '-c', `print("it's $(id) \\" ok")\n# call abort()`]);
+    expect(tricky.stdout.trim()).toBe(`it's $(id) " ok`);
+    const bad = await run(['inject', NAME, '-c', '1/0']);
+    expect(bad.exitCode).toBe(1);
+    expect(bad.stdout).toContain('ZeroDivisionError');
+    // the process is still serving
+    expect((await run(['stacks', NAME])).stdout).toContain('serve_forever');
+  });
+
+  it('core writes a file tied to its image; stacks --core names the same functions', async () => {
+    const r = await run(['core', NAME, '--json']);
+    expect(r.exitCode, r.all).toBe(0);
+    const { core, meta } = JSON.parse(r.stdout) as { core: string; meta: { image: string; exe: string } };
+    expect(core.startsWith(join(home, 'cores', `${NAME}-`))).toBe(true);
+    expect((await stat(core)).size).toBeGreaterThan(1e6);
+    const sidecar = JSON.parse(await readFile(core.replace(/\.core$/, '.json'), 'utf8')) as { image: string };
+    const { stdout: imageId } = await execa('docker', ['inspect', '--format', '{{.Image}}', (await containersNamed(NAME))[0]!]);
+    expect(sidecar.image).toBe(imageId.trim());
+    expect(meta.exe).toMatch(/^\/opt\/python\/bin\/python3/);
+    // nothing left inside the container
+    const { stdout: tmp } = await execa('docker', ['exec', NAME, 'sh', '-c', 'ls /tmp']);
+    expect(tmp).not.toMatch(/pydbg-core/);
+    const s = await run(['stacks', '--core', core]);
+    expect(s.exitCode, s.all).toBe(0);
+    expect(s.stdout).toMatch(/serve_forever at \/src\/server\.py:\d+/);
+    expect(s.stdout).toMatch(/worker_loop at \/src\/server\.py:\d+/);
+  });
+
+  it('stop removes it: nothing left behind', async () => {
+    const r = await run(['stop', NAME]);
+    expect(r.exitCode, r.all).toBe(0);
+    expect(r.stdout).toContain(`stopped and removed ${NAME}`);
+    expect(await containersNamed(NAME)).toEqual([]);
+    const again = await run(['stacks', NAME]);
+    expect(again.exitCode).toBe(8);
+  });
+});
