@@ -1,12 +1,42 @@
 import { defineConfig } from 'vitest/config';
 
+// .ci/run sets PYDBG_TEST_REPORT_DIR: a JSON report (per-file durations and counts) is written there
+// next to the default output, and the images' global setup writes its timings there too.
+const reportDir = process.env.PYDBG_TEST_REPORT_DIR;
+
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
-    // Integration tests share one Docker engine and build real interpreters: run files one at a time.
+    // Integration tests share one Docker engine (and this machine's cores): one file at a time,
+    // everywhere (the unit tests take seconds either way).
     fileParallelism: false,
-    testTimeout: 20 * 60_000,
-    hookTimeout: 20 * 60_000,
-    reporters: ['default'],
+    reporters: reportDir ? ['default', ['json', { outputFile: `${reportDir}/vitest.json` }]] : ['default'],
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'unit',
+          include: ['test/unit/**/*.test.ts'],
+          sequence: { groupOrder: 0 },
+          testTimeout: 60_000,
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'integration',
+          include: ['test/integration/**/*.test.ts'],
+          // Builds every image the integration files use, once, before any of them runs (and only
+          // when an integration file is selected: `vitest run test/unit` builds nothing). Vitest
+          // puts no timeout on a global setup; test/setup/images.ts has its own per-image ceiling.
+          globalSetup: ['test/setup/images.ts'],
+          sequence: { groupOrder: 1 },
+          // No test builds one of the suite's images; the longest ones build an interpreter that
+          // is meant to fail (faults.test.ts) or run Valgrind/QEMU.
+          testTimeout: 15 * 60_000,
+          // hooks only check that images exist and read results
+          hookTimeout: 2 * 60_000,
+        },
+      },
+    ],
   },
 });

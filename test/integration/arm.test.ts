@@ -1,5 +1,6 @@
 /**
- * ARM: cross-built on the x86-64 engine, verified and run under QEMU user emulation.
+ * ARM: cross-built on the x86-64 engine (by the global setup, test/setup/images.ts), verified and
+ * run under QEMU user emulation.
  * Needs binfmt_misc handlers for aarch64 and arm with the F flag (.ci/run registers them); a
  * missing handler fails these tests with pydbg's own error, never a skip.
  */
@@ -9,12 +10,11 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { AnalysisReport } from '../../src/analyses/types.js';
-import { buildVariant, pydbg, requireEngine, ROOT, type BuildJson } from './helpers.js';
+import { buildVariant, pydbg, requireEngine, requireImages, ROOT, type BuildJson } from './helpers.js';
 
 const EX = join(ROOT, 'examples');
 let arm64: BuildJson;
 let armv7: BuildJson;
-const t0 = Date.now();
 
 async function imageInspect(ref: string): Promise<{ Architecture: string; Variant?: string; Config: { Labels: Record<string, string> } }> {
   const r = await execa('docker', ['image', 'inspect', ref]);
@@ -23,11 +23,9 @@ async function imageInspect(ref: string): Promise<{ Architecture: string; Varian
 
 beforeAll(async () => {
   await requireEngine();
-  const a = Date.now();
-  arm64 = await buildVariant(['--variant', 'debug', '--python', '3.13', '--arch', 'arm64']);
-  const b = Date.now();
-  armv7 = await buildVariant(['--variant', 'nopymalloc', '--python', '3.13', '--arch', 'armv7']);
-  process.stderr.write(`arm.test: arm64 3.13 debug ${((b - a) / 1000).toFixed(0)} s (cached: ${arm64.cached}), armv7 3.13 nopymalloc ${((Date.now() - b) / 1000).toFixed(0)} s (cached: ${armv7.cached})\n`);
+  const images = await requireImages('arm64-debug-3.13', 'armv7-nopymalloc-3.13');
+  arm64 = images['arm64-debug-3.13'];
+  armv7 = images['armv7-nopymalloc-3.13'];
 });
 
 describe('cross-built images', () => {
@@ -120,8 +118,5 @@ describe('running under QEMU', () => {
     const report = JSON.parse(r.stdout) as AnalysisReport;
     const f = report.userFindings.find((x) => x.kind === 'Leak_DefinitelyLost');
     expect(f?.userFrame).toMatchObject({ function: 'leaky_function', file: 'leak.c', line: 7 });
-  });
-  it('(timing)', () => {
-    process.stderr.write(`arm.test: whole file ${((Date.now() - t0) / 1000).toFixed(0)} s\n`);
   });
 });

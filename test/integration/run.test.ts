@@ -1,13 +1,14 @@
 /**
  * The daily loop: the user's extension built inside a variant and a repro run there, on the real
- * engine, with the examples as inputs.
+ * engine, with the examples as inputs. Images (built by the global setup, test/setup/images.ts):
+ * 3.13 debug, 3.13 freethreaded, 3.11 nopymalloc.
  */
 import { chmod, cp, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { buildVariant, CLI, pydbg, requireEngine, ROOT } from './helpers.js';
+import { CLI, pydbg, requireEngine, requireImages, ROOT } from './helpers.js';
 
 const EX = join(ROOT, 'examples');
 interface RunJson {
@@ -44,23 +45,19 @@ async function runContainers(): Promise<string[]> {
 
 beforeAll(async () => {
   await requireEngine();
-  await buildVariant(['--variant', 'debug', '--python', '3.13']);
-  await buildVariant(['--variant', 'nopymalloc', '--python', '3.11']);
-  await buildVariant(['--variant', 'pymalloc-debug', '--python', '3.9']);
+  await requireImages('debug-3.13', 'freethreaded-3.13', 'nopymalloc-3.11');
 });
 
-describe('pydbg run on 3.9 pymalloc-debug', () => {
-  it('use_after_free: the freed block is 0xDD…, so the use crashes at uaf.c:10 and the report says why', async () => {
-    const r = await runJson(['--variant', 'pymalloc-debug', '--python', '3.9', '-C', join(EX, 'use_after_free'), '--', 'python', 'repro.py']);
+describe('pydbg run on 3.13 debug', () => {
+  const v = ['--variant', 'debug', '--python', '3.13'];
+
+  it('use_after_free: the debug hooks (pymalloc_debug) fill the freed block with 0xDD…, so the use crashes at uaf.c:10 and the report says why', async () => {
+    const r = await runJson([...v, '-C', join(EX, 'use_after_free'), '--', 'python', 'repro.py']);
     expect(r.exitCode).toBe(139);
     expect(r.json.crash?.userFrame).toMatchObject({ function: 'use_after_free', file: 'uaf.c', line: 10 });
     // 0xDDDDDDDDDDDDDDDD: the object's type pointer, read from memory the debug hooks freed and filled
     expect(r.stderr).toMatch(/=0xdddddddddddddd[0-9a-f]{2}: the allocator's dead-byte fill/);
   });
-});
-
-describe('pydbg run on 3.13 debug', () => {
-  const v = ['--variant', 'debug', '--python', '3.13'];
 
   it('clean example (pyproject.toml): builds, runs, exit 0, stdout passed through', async () => {
     const r = await runJson([...v, '-C', join(EX, 'clean'), '--', 'python', 'repro.py']);
@@ -147,7 +144,7 @@ describe('pydbg run on 3.13 debug', () => {
     expect(b.exitCode).toBe(11);
     expect(b.stderr).toMatch(/clean\.c:2:\d+: error/);
 
-    const noimg = await pydbg(['run', '--variant', 'ubsan', '--python', '3.12', '-C', plain, '--', 'true']);
+    const noimg = await pydbg(['run', '--no-build', '--variant', 'ubsan', '--python', '3.12', '-C', plain, '--', 'true']);
     expect(noimg.exitCode).toBe(13);
     expect(noimg.stderr).toContain("pydbg env build --variant ubsan --python 3.12.12");
     expect(await runContainers()).toEqual([]);
@@ -180,7 +177,6 @@ describe('pydbg run on 3.13 debug', () => {
 
 describe('pydbg run on 3.13 freethreaded', () => {
   it('a pyproject extension falls back to build_ext offline (no cp313t wheel tags) and runs', async () => {
-    await buildVariant(['--variant', 'freethreaded', '--python', '3.13']);
     const r = await pydbg(['run', '--variant', 'freethreaded', '--python', '3.13', '-C', join(EX, 'clean'), '--', 'python', 'repro.py']);
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stderr).toContain('building with setup.py build_ext instead');

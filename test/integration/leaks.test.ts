@@ -1,0 +1,50 @@
+/**
+ * Leaks that name the call (CPython 3.13 debug): the leaked type, even one the gc does not count
+ * (an (int, str) tuple is untracked after a collection), where it was created in the script and
+ * the extension function called there; memory-only growth points at the exact memcheck command.
+ */
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { AnalysisReport } from '../../src/analyses/types.js';
+import { pydbg, requireEngine, requireImages, ROOT } from './helpers.js';
+
+const EX = join(ROOT, 'examples');
+const V = ['--variant', 'debug', '--python', '3.13'];
+
+async function leaks(args: string[]): Promise<{ report: AnalysisReport; exitCode: number }> {
+  const out = await mkdtemp(join(tmpdir(), 'pydbg-leaks-'));
+  const r = await pydbg(['check', 'leaks', ...V, ...args, '--out', out, '--json']);
+  try {
+    return { report: JSON.parse(r.stdout) as AnalysisReport, exitCode: r.exitCode ?? -1 };
+  } catch {
+    throw new Error(`pydbg check leaks ${args.join(' ')} exited ${r.exitCode} without a report:\n${r.stderr.split('\n').slice(-30).join('\n')}`);
+  }
+}
+
+beforeAll(async () => {
+  await requireEngine();
+  await requireImages('debug-3.13');
+});
+
+describe('leaks: attribution on CPython 3.13 debug', () => {
+  it('service: the untracked (int, str) tuple, at repro.py:7 in lookup(), by svc.search()', async () => {
+    const { report, exitCode } = await leaks(['-C', join(EX, 'service'), 'repro.py']);
+    expect(exitCode).toBe(20);
+    const f = report.userFindings.find((x) => x.kind === 'TypeLeak');
+    expect(f?.message).toBe('leaks 10 tuple per run, created at repro.py:7 in lookup(), by svc.search()');
+    expect(f?.userFrame).toMatchObject({ file: 'repro.py', line: 7, function: 'lookup' });
+    expect(String(f?.data.sample)).toMatch(/^\(10\d\d, 'cn=user,dc=example,dc=org'\)$/);
+  });
+  it('a malloc never freed: refcounts flat, RSS grows, the exact memcheck command', async () => {
+    const { report } = await leaks(['--iterations', '2000', '-C', join(EX, 'leak'), 'leak:leaky_function']);
+    expect(report.userFindings.map((f) => f.kind)).toEqual(['RSSGrowth']);
+    expect(report.userFindings[0]!.data.memcheck).toBe('pydbg check memcheck --python 3.13 -- python -c "import leak; [leak.leaky_function() for _ in range(100)]"');
+  });
+  it('clean: zero findings', async () => {
+    const { report, exitCode } = await leaks(['-C', join(EX, 'clean'), 'repro.py']);
+    expect(report.userFindings).toEqual([]);
+    expect(exitCode).toBe(0);
+  });
+});
