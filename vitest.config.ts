@@ -16,7 +16,9 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
-          sequence: { groupOrder: 0 },
+          // unit files first, then integration files. Not 0: with one worker, vitest puts the files of
+          // a groupOrder-0 project in a group of its own that runs after every numbered group.
+          sequence: { groupOrder: 1 },
           testTimeout: 60_000,
         },
       },
@@ -29,7 +31,7 @@ export default defineConfig({
           // when an integration file is selected: `vitest run test/unit` builds nothing). Vitest
           // puts no timeout on a global setup; test/setup/images.ts has its own per-image ceiling.
           globalSetup: ['test/setup/images.ts'],
-          sequence: { groupOrder: 1 },
+          sequence: { groupOrder: 2 },
           // No test builds one of the suite's images; the longest ones build an interpreter that
           // is meant to fail (faults.test.ts) or run Valgrind/QEMU.
           testTimeout: 15 * 60_000,
