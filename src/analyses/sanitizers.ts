@@ -167,6 +167,10 @@ function sanitizer(name: keyof typeof SANITIZERS): Analysis {
     defaultVariant: name,
     rules: s.rules,
     unavailable(plan) {
+      // GCC's UBSan in an ASan build ignores log_path: its reports never reach the file pydbg reads
+      if (name === 'ubsan' && plan.spec.expected.ubsan && plan.spec.expected.asan) {
+        return { message: `UBSan in the ${plan.spec.variants.join(',')} build reports only on stderr (it ignores log_path next to ASan): pydbg would report no findings`, hint: `use --variant ubsan --python ${plan.version.text}` };
+      }
       if (plan.spec.expected[name]) return undefined;
       return { message: `the ${plan.spec.variants.join(',')} build is not built with ${name === 'asan' ? 'AddressSanitizer' : 'UBSan'}`, hint: `use --variant ${name} --python ${plan.version.text}` };
     },
