@@ -103,11 +103,41 @@ def extension_callable(fn):
         cls = getattr(fn, '__objclass__', None) or (type(owner) if owner is not None else None)
         mname = getattr(fn, '__module__', None) or getattr(cls, '__module__', None)
         mod = sys.modules.get(mname) if mname else None
-    f = getattr(mod, '__file__', None) or ''
-    if not (f.endswith('.so') or f.endswith('.pyd')) or os.sep + 'lib-dynload' + os.sep in f:
-        return None
     qual = getattr(fn, '__qualname__', None) or getattr(fn, '__name__', '?')
-    return '%s.%s()' % (mod.__name__, qual)
+    if _is_extension(mod):
+        return '%s.%s()' % (mod.__name__, qual)
+    # a method of a type whose tp_name names the package ('hiredis.Reader' is defined in the
+    # extension hiredis.hiredis, re-exported by the pure-Python package hiredis): the type is
+    # found among an extension module's attributes
+    cls = getattr(fn, '__objclass__', None) or (type(owner) if owner is not None and mod is not owner else None)
+    if isinstance(cls, type) and _defined_in_extension(cls):
+        if not qual.startswith(cls.__name__ + '.'):
+            qual = '%s.%s' % (cls.__name__, qual)
+        return '%s.%s()' % (cls.__module__, qual)
+    return None
+
+
+def _is_extension(mod):
+    f = getattr(mod, '__file__', None) or ''
+    return (f.endswith('.so') or f.endswith('.pyd')) and os.sep + 'lib-dynload' + os.sep not in f
+
+
+_EXT_TYPES = {}
+
+
+def _defined_in_extension(cls):
+    if id(cls) not in _EXT_TYPES:
+        found = False
+        for m in list(sys.modules.values()):
+            if _is_extension(m):
+                try:
+                    found = any(v is cls for v in vars(m).values())
+                except TypeError:
+                    continue
+                if found:
+                    break
+        _EXT_TYPES[id(cls)] = found
+    return _EXT_TYPES[id(cls)]
 
 
 def _sample(o):

@@ -9,7 +9,7 @@ import { Argument, Command, CommanderError, Option } from 'commander';
 import { EXIT_CODE_DOCS, ExitCode, PydbgError } from '../errors.js';
 import { PYDBG_VERSION } from '../version.js';
 import { COMMANDS, GROUPS, optionsOf, type CommandId, type CommandSpec, type OptionSpec } from './table.js';
-import { closestTo, parseChoice } from './validate.js';
+import { closestTo, parseChoice, parseJsonSwitch } from './validate.js';
 
 export interface ParsedCLI {
   /** the command path: ['env', 'build'], ['run'], or ['help'] / ['version'] */
@@ -144,6 +144,7 @@ function helpText(b: Built, path: string): string {
 }
 
 export function parseCLI(argv: readonly string[]): ParsedCLI {
+  argv = dropOldJsonDash(argv);
   const b = buildProgram();
   // `pydbg help [COMMAND…]` and `pydbg env help [COMMAND]`: that command's full help
   const helpAt = argv[0] === 'help' ? 1 : argv[1] === 'help' && Object.hasOwn(GROUPS, argv[0]!) ? 2 : -1;
@@ -200,3 +201,15 @@ function collect(spec: CommandSpec, cmd: Command): ParsedCLI {
 
 export const commandId = (p: ParsedCLI): CommandId | undefined =>
   COMMANDS.find((c) => c.id === p.command.join(' '))?.id;
+
+/**
+ * `--json -` (the old spelling of the switch on run and check): the '-' is dropped, before any `--`.
+ * `run --json FILE -- …` (the old file form: run's command goes after `--`) is refused with the new flag.
+ */
+function dropOldJsonDash(argv: readonly string[]): readonly string[] {
+  const end = argv.indexOf('--');
+  const at = argv.indexOf('--json');
+  const next = argv[at + 1];
+  if (argv[0] === 'run' && at >= 0 && end > at + 1 && next !== undefined && next !== '-' && !next.startsWith('-')) parseJsonSwitch(next);
+  return argv.filter((a, i) => !(a === '-' && argv[i - 1] === '--json' && (end < 0 || i < end)));
+}

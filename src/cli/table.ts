@@ -117,9 +117,10 @@ export const OPTIONS: readonly OptionSpec[] = [
     key: 'json', flags: '--json', description: 'machine-readable output on stdout', parse: (r) => v.parseJsonSwitch(r), on: JSON_SWITCH,
     per: {
       'env build': { description: 'print the result as JSON on stdout' },
-      // '--json -' was the old spelling of the same thing on run and check: still accepted
-      run: { flags: '--json [-]', description: "print the result (exit code, signal, duration, crash frames) as JSON on stdout; the command's own stdout goes to stderr" },
-      check: { flags: '--json [-]', description: 'print the report as JSON on stdout instead of text' },
+      // a plain switch ('--json repro.py' is the switch and the repro); '--json -', the old spelling
+      // of the same thing on run and check, is still accepted (parseCLI drops the '-')
+      run: { description: "print the result (exit code, signal, duration, crash frames) as JSON on stdout; the command's own stdout goes to stderr" },
+      check: { description: 'print the report as JSON on stdout instead of text' },
     },
   },
   {

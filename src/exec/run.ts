@@ -33,6 +33,7 @@ export async function runProject(project: ResolvedProject, req: RunRequest, io: 
   }
   const engineInfo = await io.engine.ping();
   if (req.name) await requireNameFree(io.engine, req.name);
+  for (const n of project.notes ?? []) io.progress.log(`note: ${n}`);
   const results: RunResult[] = [];
   for (const t of project.targets) {
     if (project.targets.length > 1) io.progress.log(`=== CPython ${t.plan.version.text}, variant ${t.plan.spec.variants.join(',')}`);

@@ -82,7 +82,7 @@ export function extBuildScript(build: ExtensionBuild, py2: boolean): string {
         // the classic in-place loop, in the copy
         return ['python setup.py build_ext --inplace'];
       case 'pyproject':
-        return [py2 ? 'python -m pip install --no-deps .' : pip];
+        return py2 ? ['python -m pip install --no-deps .'] : [BACKEND_CHECK, pip];
       case 'meson':
         return [
           `python -c 'import mesonpy' 2>/dev/null || { echo "pydbg: meson-python is not installed in the image: add meson-python and ninja to python_packages in pydbg.yaml" >&2; exit 3; }`,
@@ -102,3 +102,42 @@ export function extBuildScript(build: ExtensionBuild, py2: boolean): string {
   // what the build writes must be readable by a non-root run too (a umask, a Makefile's modes)
   return [...copy, ...steps, ...recordBuildLines(build), `chmod -R go+rX ${BUILD_DIR} 2>/dev/null || true`].join('\n');
 }
+
+/**
+ * Cython sources without their generated C (a checkout; release sdists usually ship the C) and no
+ * Cython among python_packages: many setup.py files then skip the extension and the package runs
+ * its pure-Python fallback, or the build fails far from the cause. Pure: `pyx` lists the project's
+ * .pyx files (relative), `has` says whether a file exists.
+ */
+export function uncompiledCythonNote(build: ExtensionBuild, pyx: readonly string[], has: (rel: string) => boolean, pythonPackages: readonly string[]): string | undefined {
+  if (build.kind === 'none' || build.kind === 'command' || build.kind === 'sources') return undefined;
+  if (pythonPackages.some((p) => /^cython\b/i.test(p.trim()))) return undefined;
+  const bare = pyx.filter((f) => !has(f.replace(/\.pyx$/, '.c')) && !has(f.replace(/\.pyx$/, '.cpp')));
+  if (!bare.length) return undefined;
+  const more = bare.length > 1 ? ` (and ${bare.length - 1} more)` : '';
+  return `${bare[0]}${more} has no generated C and Cython is not in python_packages: it cannot be compiled (its package may fall back to pure Python); add Cython to python_packages in pydbg.yaml (offline: with a wheelhouse)`;
+}
+
+/**
+ * Before `pip install --no-build-isolation`: the backend pyproject.toml names must import in the
+ * image (pip would fail with a BackendUnavailable traceback). Says which requirement to add. 3.11+
+ * reads the file with tomllib; older interpreters skip the check.
+ */
+const BACKEND_CHECK = `python - <<'PYDBG_EOF' || exit 3
+import importlib, sys
+try:
+    import tomllib
+except ImportError:
+    sys.exit(0)
+with open('pyproject.toml', 'rb') as f:
+    bs = tomllib.load(f).get('build-system', {})
+backend = bs.get('build-backend')
+if not backend:
+    sys.exit(0)
+sys.path[:0] = bs.get('backend-path', [])
+try:
+    importlib.import_module(backend.split(':')[0])
+except ImportError as e:
+    sys.stderr.write("pydbg: the build backend %s (pyproject.toml's build-system.build-backend) is not installed in the image (%s): add what build-system.requires names (%s) to python_packages in pydbg.yaml (offline: with a wheelhouse)\\n" % (backend, e, ', '.join(bs.get('requires', [])) or 'nothing'))
+    sys.exit(1)
+PYDBG_EOF`;

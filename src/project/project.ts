@@ -4,7 +4,7 @@
  * error surfaces before any slow work. Everything downstream (exec, provision, analyses) receives
  * a ResolvedProject and never re-reads the project.
  */
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parse as shellParse } from 'shell-quote';
 import { resolveArch, resolveBoard } from '../catalogue/arch.js';
@@ -12,7 +12,7 @@ import { parseVariantList } from '../catalogue/variants.js';
 import { resolveRelease } from '../catalogue/versions.js';
 import { ExitCode, PydbgError, quoted, usageError } from '../errors.js';
 import { asList, atField, loadConfig, type LoadedConfig, type PydbgConfig } from './config.js';
-import { detectBuild, type ExtensionBuild } from './detect.js';
+import { detectBuild, uncompiledCythonNote, type ExtensionBuild } from './detect.js';
 import { planVariant, type VariantPlan } from './plan.js';
 
 export interface ProjectInput {
@@ -41,6 +41,8 @@ export interface ResolvedProject {
   configPath?: string;
   ext: ExtensionBuild;
   targets: Target[];
+  /** notes about the project itself, shown before the first target runs */
+  notes?: string[];
 }
 
 export interface ResolveOptions {
@@ -106,7 +108,8 @@ export async function resolveProject(input: ProjectInput, opts: ResolveOptions =
   // every target is planned now: a bad version or variant anywhere in the list fails before any work
   let targets: Target[] = pythons.flatMap((python) => variants.map((variant) => targetFor(plan(variant, python), ext, dir)));
   if (opts.single) targets = targets.slice(0, 1);
-  return { dir, config, configPath, ext, targets };
+  const cython = uncompiledCythonNote(ext, ext.kind === 'none' || ext.kind === 'command' ? [] : findFiles(dir, '.pyx'), (rel) => existsSync(join(dir, rel)), config.python_packages ?? []);
+  return { dir, config, configPath, ext, targets, notes: cython ? [cython] : [] };
 }
 
 /** Checks of pydbg.yaml's values: a PydbgError from one becomes a config error at that field. */
@@ -167,4 +170,28 @@ export function splitCommand(cmd: string, where: string): string[] {
   }
   if (out.length === 0) throw new PydbgError(ExitCode.CONFIG, `${where}: empty command`, { hint: 'give the command to run, e.g. python repro.py' });
   return out;
+}
+
+/** The project's files ending in `suffix` (relative paths), skipping VCS, build and test directories; bounded. */
+export function findFiles(dir: string, suffix: string, limit = 20_000): string[] {
+  const skip = new Set(['.git', '.hg', 'build', 'dist', 'node_modules', '.tox', '.nox', '.venv', 'venv', '__pycache__', 'tests', 'test', 'docs', 'doc']);
+  const out: string[] = [];
+  let seen = 0;
+  const walk = (rel: string) => {
+    let entries: import('node:fs').Dirent[];
+    try {
+      entries = readdirSync(join(dir, rel), { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      if (++seen > limit) return;
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory()) {
+        if (!skip.has(e.name) && !e.name.startsWith('.')) walk(r);
+      } else if (e.name.endsWith(suffix)) out.push(r);
+    }
+  };
+  walk('');
+  return out.sort();
 }

@@ -65,10 +65,10 @@ export async function ensureExtension(engine: Engine, x: ExtensionInput, signal:
   if (res.exitCode !== 0 || !res.committed) {
     if (isExecFormatError(out.text())) throw emulationError(plan.arch, 'the engine could not run an ARM binary (exec format error)');
     const lines = out.text().split('\n').filter(Boolean);
-    const errors = lines.filter((l) => /error|Error|undefined reference|fatal/.test(l)).slice(-20);
+    const errors = lines.filter((l) => /error|Error|undefined reference|fatal|^pydbg: /.test(l)).slice(-20);
     throw new PydbgError(ExitCode.EXT_BUILD, `the extension failed to build against ${plan.image} (exit ${res.exitCode})`, {
       details: errors.length ? errors : lines.slice(-30),
-      hint: `the build ran '${ext.kind}' in a copy of the project at ${BUILD_DIR}; fix the errors above and run again`,
+      hint: buildFailureHint(lines, ext.kind),
     });
   }
   // older builds of this project for this image are superseded
@@ -76,4 +76,21 @@ export async function ensureExtension(engine: Engine, x: ExtensionInput, signal:
     if (old.id !== res.committed && old.labels[LABEL.kind] === 'ext') await engine.removeImage(old.id, { force: true }).catch(() => {});
   }
   return { kind: ext.kind, cached: false, image: res.committed, seconds: (Date.now() - t0) / 1000 };
+}
+
+/**
+ * What to do about a failed build. A missing header or library is almost always a system package
+ * the image lacks (Debian's -dev package): say where that goes. Pure.
+ */
+export function buildFailureHint(lines: readonly string[], kind: string): string {
+  const where = `the build ran '${kind}' in a copy of the project at ${BUILD_DIR}`;
+  if (lines.some((l) => l.startsWith('pydbg: the build backend ') || l.startsWith('pydbg: meson-python is not installed'))) return `${where}; the backend is a build requirement: list it in python_packages (with a wheelhouse offline), as the line above says`;
+  const header = lines.map((l) => /fatal error: ([\w./+-]+\.h(?:pp)?): No such file or directory/.exec(l)?.[1]).find(Boolean);
+  if (header) return `${where}; ${header} is missing: add the Debian package that provides it (usually a -dev package) to system_packages in pydbg.yaml`;
+  const lib = lines.map((l) => /cannot find -l([\w.+-]+)/.exec(l)?.[1]).find(Boolean);
+  if (lib) return `${where}; the library ${lib} is missing: add its Debian -dev package (lib${lib}-dev or similar) to system_packages in pydbg.yaml`;
+  if (lines.some((l) => /pkg-config: not found|No such file or directory: 'pkg-config'|pkg-config.*not found/.test(l))) {
+    return `${where}; pkg-config is missing: add pkg-config and the library's -dev package to system_packages in pydbg.yaml`;
+  }
+  return `${where}; fix the errors above and run again`;
 }

@@ -20,16 +20,32 @@ export function textReport(r: AnalysisReport): string {
     for (const f of r.userFindings) {
       if (f.frames.length <= 1 && f.related.length === 0) continue;
       lines.push('', `  ${f.kind} at ${where(f)}: ${f.message}`);
-      for (const fr of f.frames.slice(0, 6)) lines.push(`      ${fr.inUserCode ? '>' : ' '} ${frameText(fr)}`);
+      lines.push(...stackLines(f.frames, 6));
       for (const rel of f.related) {
         lines.push(`    ${rel.message}`);
-        for (const fr of rel.frames.slice(0, 4)) lines.push(`      ${fr.inUserCode ? '>' : ' '} ${frameText(fr)}`);
+        lines.push(...stackLines(rel.frames, 4));
       }
     }
   }
   if (r.summaryText) lines.push('', r.summaryText);
   if (r.rawFiles.length) lines.push('', `  raw output: ${r.rawFiles.join(', ')}`);
   return `${lines.join('\n')}\n`;
+}
+
+/**
+ * The first `n` frames; when the first frame in the user's code is further down (a use after free
+ * seen in strlen, freed in object_dealloc), the frames skipped are counted and that frame and its
+ * caller shown too: the user's line is never cut off.
+ */
+export function stackLines(frames: Finding['frames'], n: number): string[] {
+  const line = (fr: Finding['frames'][number]) => `      ${fr.inUserCode ? '>' : ' '} ${frameText(fr)}`;
+  const out = frames.slice(0, n).map(line);
+  const user = frames.findIndex((fr) => fr.inUserCode);
+  if (user >= n) {
+    if (user > n) out.push(`        … ${user - n} frame${user - n === 1 ? '' : 's'} …`);
+    out.push(...frames.slice(user, user + 2).map(line));
+  }
+  return out;
 }
 
 function where(f: Finding): string {

@@ -130,3 +130,12 @@ describe('layouts on 3.11 nopymalloc', () => {
     expect(out.compiled).toMatch(new RegExp(`^/opt/python/lib/python3[.]11/site-packages/mypkg/_speedups${SO}$`));
   });
 });
+
+describe('a build backend the image lacks', () => {
+  it("meson-python (pyproject.toml's build-backend mesonpy) without it in python_packages: refused before pip, naming what to add (exit 11)", async () => {
+    const r = await pydbg(['run', ...V313, '-C', join(FX, 'meson'), '--', 'python', '-c', 'import mypkg']);
+    expect(r.exitCode).toBe(11);
+    expect(r.stderr).toMatch(/^ +\| pydbg: the build backend mesonpy \(pyproject\.toml's build-system\.build-backend\) is not installed in the image \(No module named 'mesonpy'\): add what build-system\.requires names \(meson-python\) to python_packages in pydbg\.yaml \(offline: with a wheelhouse\)$/m);
+    expect(r.stderr).toContain('hint: the build ran \'pyproject\' in a copy of the project at /pydbg/build; the backend is a build requirement: list it in python_packages (with a wheelhouse offline), as the line above says');
+  });
+});

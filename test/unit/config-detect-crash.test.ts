@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/project/config-parse.js';
-import { detectBuild, extBuildScript } from '../../src/project/detect.js';
+import { detectBuild, extBuildScript, uncompiledCythonNote } from '../../src/project/detect.js';
 import { parseFaulthandler, parseGdbOutput, signalOf, isCrash, formatCrash } from '../../src/exec/crash.js';
 import { ExitCode, PydbgError } from '../../src/errors.js';
 
@@ -111,5 +111,28 @@ describe('paths in reports', () => {
     expect(toProjectPath('/src/ext.c')).toEqual({ file: 'ext.c', user: true });
     expect(toProjectPath('/usr/src/cpython/Python-3.13.5/Objects/call.c')).toEqual({ file: 'Objects/call.c', user: false });
     expect(toProjectPath('/usr/include/stdio.h')).toEqual({ file: '/usr/include/stdio.h', user: false });
+  });
+});
+
+describe('uncompiledCythonNote: .pyx sources without generated C and no Cython to compile them', () => {
+  const setup = { kind: 'setup.py', marker: 'setup.py' } as const;
+  const has = (files: string[]) => (rel: string) => files.includes(rel);
+
+  it('names the first bare .pyx and how many more, with the fix', () => {
+    expect(uncompiledCythonNote(setup, ['pkg/_a.pyx', 'pkg/_b.pyx'], has([]), [])).toBe(
+      'pkg/_a.pyx (and 1 more) has no generated C and Cython is not in python_packages: it cannot be compiled (its package may fall back to pure Python); add Cython to python_packages in pydbg.yaml (offline: with a wheelhouse)',
+    );
+  });
+  it('a release that ships the generated C (or C++): nothing to say', () => {
+    expect(uncompiledCythonNote(setup, ['pkg/_a.pyx', 'pkg/_b.pyx'], has(['pkg/_a.c', 'pkg/_b.cpp']), [])).toBeUndefined();
+  });
+  it('Cython in python_packages (any spelling, with a version): nothing to say', () => {
+    for (const p of ['Cython', 'cython>=3.0', ' CYTHON ']) expect(uncompiledCythonNote(setup, ['x.pyx'], has([]), [p])).toBeUndefined();
+    // another package whose name starts with "cython" is not Cython
+    expect(uncompiledCythonNote(setup, ['x.pyx'], has([]), ['cythonize-helper'])).toMatch(/^x\.pyx has no generated C/);
+  });
+  it("no build (none), or a build command of the user's own: not pydbg's business", () => {
+    expect(uncompiledCythonNote({ kind: 'none', reason: 'x' }, ['x.pyx'], has([]), [])).toBeUndefined();
+    expect(uncompiledCythonNote({ kind: 'command', command: 'make' } as never, ['x.pyx'], has([]), [])).toBeUndefined();
   });
 });

@@ -29,7 +29,7 @@ describe('extBuildScript records what the build produced', () => {
     for (const py2 of [false, true]) {
       const lines = extBuildScript(ext, py2).split('\n');
       const stamp = lines.indexOf(`touch ${BUILD_STAMP}`);
-      const record = lines.findIndex((l) => l.startsWith('python - '));
+      const record = lines.findIndex((l) => l.startsWith(`python - '${BUILD_MANIFEST}'`));
       expect(stamp).toBeGreaterThan(lines.findIndex((l) => l.includes('tar -xf -')));
       expect(record).toBeGreaterThan(stamp);
       // in-place kinds keep BUILD_DIR (and src/) on sys.path; pip-installing kinds do not

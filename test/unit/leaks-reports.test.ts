@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { analyseLeaks, type LeakRun } from '../../src/analyses/leaks.js';
 import { groupFindings, type AnalysisReport, type Finding } from '../../src/analyses/types.js';
-import { jsonReport, junitReport, sarifReport, textReport } from '../../src/report/writers.js';
+import { jsonReport, junitReport, sarifReport, stackLines, textReport } from '../../src/report/writers.js';
 
 const run = (rounds: LeakRun['rounds'], extra: Partial<LeakRun> = {}): LeakRun => ({
   target: 'refleak:search', iterations: 1000, warmup: 2, rounds, error: null, has_refs: true, has_blocks: true, has_tracemalloc: true, type_source: 'gc', ...extra,
@@ -118,5 +118,21 @@ describe('memcheck XML (a real valgrind 3.19 report: examples/oob_write on 3.13 
     const p = parseMemcheckXml(cut);
     expect(p.complete).toBe(false);
     expect(p.findings[0]?.kind).toBe('InvalidWrite');
+  });
+});
+
+describe('stackLines: the user frame is never cut off the text report', () => {
+  const fr = (fn: string, user = false) => ({ function: fn, file: user ? 'ext.c' : 'Objects/x.c', line: 7, object: null, inUserCode: user });
+
+  it('a user frame inside the window: the window as is', () => {
+    expect(stackLines([fr('a'), fr('mine', true), fr('b')], 6)).toEqual(['        a (Objects/x.c:7)', '      > mine (ext.c:7)', '        b (Objects/x.c:7)']);
+  });
+  it('a user frame below the window: the skipped frames counted, then it and its caller', () => {
+    const frames = [fr('strlen'), fr('f1'), fr('f2'), fr('f3'), fr('Reader_init', true), fr('type_call')];
+    expect(stackLines(frames, 2)).toEqual(['        strlen (Objects/x.c:7)', '        f1 (Objects/x.c:7)', '        … 2 frames …', '      > Reader_init (ext.c:7)', '        type_call (Objects/x.c:7)']);
+    expect(stackLines(frames, 4)).toEqual([...frames.slice(0, 4).map((f) => `        ${f.function} (Objects/x.c:7)`), '      > Reader_init (ext.c:7)', '        type_call (Objects/x.c:7)']);
+  });
+  it('no user frame: the window only', () => {
+    expect(stackLines([fr('a'), fr('b'), fr('c')], 2)).toHaveLength(2);
   });
 });
