@@ -9,7 +9,7 @@ export interface LeakRun {
   target: string;
   iterations: number;
   warmup: number;
-  rounds: Array<{ refs?: number; blocks?: number; traced_blocks?: number; traced_bytes?: number; rss?: number; types: Record<string, number> }>;
+  rounds: Array<{ refs?: number; blocks?: number; traced_blocks?: number; traced_bytes?: number; rss?: number; types: Record<string, number>; checkpoints?: Record<string, CheckpointRound> }>;
   error: string | null;
   has_refs: boolean;
   has_blocks: boolean;
@@ -17,6 +17,15 @@ export interface LeakRun {
   type_source?: 'gc' | 'getobjects' | 'getcounts';
   /** one extra round with the gc off (3.x): the leaked objects per window, type and allocation site */
   attribution?: Attribution;
+}
+
+/** One round's growth inside `with checkpoint(name)` blocks (the measuring's own cost subtracted), summed over its calls. */
+export interface CheckpointRound {
+  calls: number;
+  refs: number;
+  blocks: number;
+  traced_bytes: number;
+  rss: number;
 }
 
 /** Leaked objects found in the attribution round: window '' is one call (or run) of the repro; other windows are checkpoints. */
@@ -123,7 +132,60 @@ export function analyseLeaks(run: LeakRun, repro: string | null, python?: string
       f.related = [{ message: `refcounts stay flat: memory allocated in C and never freed (a struct left behind on one path?); run: ${cmd}`, frames: [] }];
     }
   }
+  // the leaking checkpoints first: they say which call in the user's own code leaks
+  findings.unshift(...checkpointFindings(run, repro));
   return { findings, summary: { perIteration: per, typeSource: run.type_source, rounds: run.rounds.length, iterations: n } };
+}
+
+/**
+ * Per checkpoint (`with checkpoint("search"):` in the user's code): a finding when the references
+ * or blocks grow per call in every counted round (the same rule as the whole repro), with the
+ * types the attribution round saw leak inside it, per call, where they were created. Pure.
+ */
+export function checkpointFindings(run: LeakRun, repro: string | null): Finding[] {
+  const names = new Set(run.rounds.flatMap((r) => Object.keys(r.checkpoints ?? {})));
+  const out: Array<[number, Finding]> = [];
+  for (const name of names) {
+    const rounds = run.rounds.map((r) => r.checkpoints?.[name]);
+    if (rounds.some((c) => !c || c.calls === 0)) continue; // not entered in every round: no steady rate
+    const cs = rounds as CheckpointRound[];
+    const refs = cs.map((c) => c.refs / c.calls);
+    const blocks = cs.map((c) => c.blocks / c.calls);
+    const leaksRefs = run.has_refs && steady(refs, THRESHOLDS.refs);
+    const leaksBlocks = run.has_blocks && steady(blocks, THRESHOLDS.blocks);
+    if (!leaksRefs && !leaksBlocks) continue;
+    const attrCalls = run.attribution?.calls[name] ?? 0;
+    const groups = (run.attribution?.groups ?? []).filter((g) => g.window === name && attrCalls > 0 && g.count / attrCalls >= THRESHOLDS.type).sort((a, b) => b.count - a.count);
+    const parts = [
+      ...(leaksRefs ? [`${fmt(mean(refs))} reference${fmt(mean(refs)) === '1' ? '' : 's'}`] : []),
+      ...(leaksBlocks ? [`${fmt(mean(blocks))} memory block${fmt(mean(blocks)) === '1' ? '' : 's'}`] : []),
+    ];
+    const types = groups.map((g) => `${fmt(g.count / attrCalls)} ${g.type}${createdAt(g)}`);
+    const message = `checkpoint "${name}" leaks ${parts.join(' and ')} per call${types.length ? `: ${types.join('; ')}` : ''}`;
+    const first = groups.find((g) => g.file);
+    const frame = first
+      ? { function: first.function, file: first.file, line: first.line, object: null, inUserCode: true }
+      : { function: `checkpoint("${name}")`, file: repro, line: null, object: null, inUserCode: true };
+    const f: Finding = {
+      analysis: 'leaks',
+      kind: 'CheckpointLeak',
+      message,
+      severity: 'error',
+      userFrame: frame,
+      frames: [frame],
+      related: groups.map((g) => ({ message: `${g.type}, e.g. ${g.sample}`, frames: [] })),
+      count: 1,
+      data: {
+        checkpoint: name,
+        calls: cs.reduce((a, c) => a + c.calls, 0),
+        ...(leaksRefs ? { refsPerCall: +mean(refs).toFixed(3) } : {}),
+        ...(leaksBlocks ? { blocksPerCall: +mean(blocks).toFixed(3) } : {}),
+        ...(groups.length ? { types: groups.map((g) => `${g.type}:${+(g.count / attrCalls).toFixed(3)}`).join(',') } : {}),
+      },
+    };
+    out.push([leaksRefs ? mean(refs) : mean(blocks), f]);
+  }
+  return out.sort((a, b) => b[0] - a[0]).map(([, f]) => f);
 }
 
 /** The exact memcheck command for the same repro (module:function becomes a python -c loop). */

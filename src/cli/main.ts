@@ -25,6 +25,7 @@ const LOAD: Record<CommandId, Loader> = {
   check: async () => (await import('./commands/check.js')).check,
   ps: async () => (await import('./commands/live.js')).ps,
   stacks: async () => (await import('./commands/live.js')).stacks,
+  heap: async () => (await import('./commands/live.js')).heap,
   inject: async () => (await import('./commands/live.js')).inject,
   core: async () => (await import('./commands/live.js')).core,
   stop: async () => (await import('./commands/live.js')).stop,

@@ -7,7 +7,7 @@
  */
 import * as v from './validate.js';
 
-export const COMMAND_IDS = ['variants', 'env build', 'env dockerfile', 'env list', 'env inspect', 'env rm', 'env gc', 'run', 'check', 'shell', 'ps', 'stacks', 'inject', 'core', 'stop', 'boards', 'doctor'] as const;
+export const COMMAND_IDS = ['variants', 'env build', 'env dockerfile', 'env list', 'env inspect', 'env rm', 'env gc', 'run', 'check', 'shell', 'ps', 'stacks', 'heap', 'inject', 'core', 'stop', 'boards', 'doctor'] as const;
 export type CommandId = (typeof COMMAND_IDS)[number];
 
 export { ANALYSIS_NAMES } from './validate.js';
@@ -51,7 +51,7 @@ export interface OptionSpec {
 const BUILD: CommandId[] = ['env build', 'env dockerfile'];
 const PROJECT: CommandId[] = ['run', 'check', 'shell'];
 const REPRO: CommandId[] = ['run', 'check'];
-const JSON_SWITCH: CommandId[] = ['variants', 'env build', 'env list', 'env inspect', 'env gc', 'run', 'check', 'ps', 'stacks', 'inject', 'core', 'stop', 'boards', 'doctor'];
+const JSON_SWITCH: CommandId[] = ['variants', 'env build', 'env list', 'env inspect', 'env gc', 'run', 'check', 'ps', 'stacks', 'heap', 'inject', 'core', 'stop', 'boards', 'doctor'];
 const runName = (raw: string, flag: string) => v.parseRunName(raw, flag);
 
 const path = (raw: string, flag: string) => v.parsePath(raw, flag);
@@ -97,6 +97,11 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'name', flags: '--name <name>', description: "name the run's container: pydbg ps/stacks/inject/core/stop NAME reach it while it runs (it gets SYS_PTRACE for gdb); refused when the name is in use", parse: runName, on: ['run'] },
   { key: 'detach', flags: '-d, --detach', description: 'start the command in the background, print its name and return (a name is made up without --name); it runs until pydbg stop NAME', on: ['run'] },
   { key: 'coreFile', flags: '--core <file>', description: "read the stacks from a core file written by 'pydbg core' (in a container of the image it came from) instead of a running program", parse: path, on: ['stacks'] },
+  { key: 'samples', flags: '--samples <n>', description: 'heap: censuses to take', default: '3', parse: (r, f) => v.parseCount(r, f, 1), on: ['heap'] },
+  { key: 'interval', flags: '--interval <seconds>', description: 'heap: seconds between censuses', default: '10', parse: (r, f) => v.parseSeconds(r, f), on: ['heap'] },
+  { key: 'top', flags: '--top <n>', description: 'heap: growing types to show', default: '10', parse: (r, f) => v.parseCount(r, f, 1), on: ['heap'] },
+  { key: 'holders', flags: '--holders <n>', description: 'heap: recent objects of the fastest-growing type to trace back to a module, class or frame (0: none)', default: '3', parse: (r, f) => v.parseCount(r, f, 0), on: ['heap'] },
+  { key: 'graph', flags: '--graph <file.svg>', description: 'heap: also draw the referrer chains as an SVG picture', parse: path, on: ['heap'] },
   { key: 'code', flags: '-c, --code <code>', description: 'the Python code to run inside the process (its output is printed; a raised exception exits 1)', parse: v.parseCode, dashValue: true, on: ['inject'] },
   { key: 'out', flags: '--out <dir>', description: 'where the report and the raw tool output go (default: under ~/.cache/pydbg/reports)', parse: path, on: ['check'] },
   { key: 'sarif', flags: '--sarif <file>', description: 'also write SARIF 2.1.0 (GitHub code scanning)', parse: path, on: ['check'] },
@@ -189,6 +194,11 @@ export const COMMANDS: readonly CommandSpec[] = [
     id: 'stacks', description: "every thread of a named run's Python process, C frames and py-bt, your frames marked (gdb attaches and detaches)", engine: true,
     args: [{ syntax: '[name]', description: 'the named run (not with --core)', parse: (r) => v.parseRunName(r, 'NAME') }],
     examples: ['pydbg stacks svc', 'pydbg stacks svc --json', 'pydbg stacks --core ~/.cache/pydbg/cores/svc-20260101T120000Z.core'],
+  },
+  {
+    id: 'heap', description: "a census of a named run's live objects per type over time: what grows in every interval, and who holds it (the referrer chain up to a module, class or frame)", engine: true,
+    args: [{ syntax: '<name>', description: 'the named run', parse: (r) => v.parseRunName(r, 'NAME') }],
+    examples: ['pydbg heap svc', 'pydbg heap svc --samples 4 --interval 15', 'pydbg heap svc --graph growth.svg', 'pydbg heap svc --samples 1 --json'],
   },
   {
     id: 'inject', description: "run Python code inside a named run's live process (through gdb; its output is printed)", engine: true,

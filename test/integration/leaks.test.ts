@@ -37,6 +37,15 @@ describe('leaks: attribution on CPython 3.13 debug', () => {
     expect(f?.userFrame).toMatchObject({ file: 'repro.py', line: 7, function: 'lookup' });
     expect(String(f?.data.sample)).toMatch(/^\(10\d\d, 'cn=user,dc=example,dc=org'\)$/);
   });
+  it('service_loop: the checkpoint around svc.search() is reported first; ping and format stay quiet', async () => {
+    const { report, exitCode } = await leaks(['-C', join(EX, 'service'), 'service_loop.py']);
+    expect(exitCode).toBe(20);
+    const cps = report.userFindings.filter((x) => x.kind === 'CheckpointLeak');
+    expect(report.userFindings[0]?.kind).toBe('CheckpointLeak');
+    expect(cps.map((f) => f.data.checkpoint)).toEqual(['search']);
+    expect(cps[0]!.message).toMatch(/^checkpoint "search" leaks \d+(\.\d+)? references? (and \d+(\.\d+)? memory blocks? )?per call: 1 tuple, created at service_loop\.py:15 in handle\(\), by svc\.search\(\)$/);
+    expect(cps[0]!.userFrame).toMatchObject({ file: 'service_loop.py', line: 15, function: 'handle' });
+  });
   it('a malloc never freed: refcounts flat, RSS grows, the exact memcheck command', async () => {
     const { report } = await leaks(['--iterations', '2000', '-C', join(EX, 'leak'), 'leak:leaky_function']);
     expect(report.userFindings.map((f) => f.kind)).toEqual(['RSSGrowth']);

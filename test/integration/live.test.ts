@@ -14,6 +14,11 @@ import { pydbg, requireEngine, requireImages } from './helpers.js';
 const SERVER = `import threading, time
 
 STATE = {"requests": 41}
+CACHE = {"sessions": []}
+
+class Session:
+    def __init__(self, n):
+        self.n = n
 
 def worker_loop():
     while True:
@@ -21,6 +26,7 @@ def worker_loop():
 
 def serve_forever():
     while True:
+        CACHE["sessions"].append(Session(len(CACHE["sessions"])))  # the leak: nobody ever evicts
         time.sleep(0.2)
 
 threading.Thread(target=worker_loop, name="worker", daemon=True).start()
@@ -97,6 +103,28 @@ describe('live programs', () => {
     expect(bad.exitCode).toBe(1);
     expect(bad.stdout).toContain('ZeroDivisionError');
     // the process is still serving
+    expect((await run(['stacks', NAME])).stdout).toContain('serve_forever');
+  });
+
+  it('heap: the growing type over three samples, and who holds it (module global CACHE), drawn as SVG', async () => {
+    const svg = join(home, 'growth.svg');
+    const r = await run(['heap', NAME, '--samples', '3', '--interval', '2', '--graph', svg, '--json']);
+    expect(r.exitCode, r.all).toBe(0);
+    const h = JSON.parse(r.stdout) as { samples: Array<{ types: Record<string, number> }>; growing: Array<{ type: string; perInterval: number }>; holders: { type: string; chains: Array<{ chain: Array<{ repr: string; link?: string }> | null }> } };
+    expect(h.samples).toHaveLength(3);
+    // 5 sessions a second, 2 s apart
+    expect(h.growing[0]).toMatchObject({ type: '__main__.Session' });
+    expect(h.growing[0]!.perInterval).toBeGreaterThanOrEqual(5);
+    expect(h.holders.type).toBe('__main__.Session');
+    const chain = h.holders.chains[0]!.chain!;
+    expect(chain[0]).toMatchObject({ repr: 'module __main__', link: '.CACHE' });
+    expect(chain.map((n) => n.link ?? '').slice(1)).toEqual(["['sessions']", expect.stringMatching(/^\[\d+\]$/), '']);
+    expect(await readFile(svg, 'utf8')).toContain('who holds the growing __main__.Session');
+    // the text report says the same
+    const text = await run(['heap', NAME, '--samples', '2', '--interval', '1']);
+    expect(text.stdout).toMatch(/growing in every interval:\n +TYPE +#1 +#2 +PER INTERVAL\n +__main__\.Session /);
+    expect(text.stdout).toMatch(/who holds the growing __main__\.Session \(3 recent\):\n +module __main__ \.CACHE → dict of 1 \['sessions'\] → list of \d+ \[\d+\] → <__main__\.Session object at 0x/);
+    // still serving, nothing left in the container
     expect((await run(['stacks', NAME])).stdout).toContain('serve_forever');
   });
 

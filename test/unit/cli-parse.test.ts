@@ -89,6 +89,8 @@ const CASES: Array<[string, string[], { command: string[]; args?: Record<string,
   ['ps --json', ['ps', '--json'], { command: ['ps'], options: { json: true } }],
   ['stacks NAME', ['stacks', 'svc'], { command: ['stacks'], args: { name: 'svc' }, options: {} }],
   ['stacks --core FILE --json', ['stacks', '--core', 'cores/svc.core', '--json'], { command: ['stacks'], args: { name: undefined }, options: { coreFile: 'cores/svc.core', json: true } }],
+  ['heap NAME: the defaults', ['heap', 'svc'], { command: ['heap'], args: { name: 'svc' }, options: { samples: 3, interval: 10, top: 10, holders: 3 } }],
+  ['heap NAME with every option', ['heap', 'svc', '--samples', '4', '--interval', '15', '--top', '5', '--holders', '0', '--graph', 'g.svg', '--json'], { command: ['heap'], args: { name: 'svc' }, options: { samples: 4, interval: 15, top: 5, holders: 0, graph: 'g.svg', json: true } }],
   ['inject NAME -c CODE', ['inject', 'svc', '-c', 'import gc; print(len(gc.garbage))'], { command: ['inject'], args: { name: 'svc' }, options: { code: 'import gc; print(len(gc.garbage))' } }],
   ['inject --code that starts with a dash, --json', ['inject', 'svc', '--code', '-1 if x else 2', '--json'], { command: ['inject'], args: { name: 'svc' }, options: { code: '-1 if x else 2', json: true } }],
   ['core NAME', ['core', 'svc.1', '--json'], { command: ['core'], args: { name: 'svc.1' }, options: { json: true } }],
@@ -133,7 +135,7 @@ describe('the option table', () => {
   });
   it('--json is a switch on every command that has it', () => {
     for (const o of OPTIONS.filter((x) => x.key === 'json')) {
-      const operands = (id: string) => (id === 'env inspect' ? ['img'] : id === 'check' ? ['memcheck', 'x.py'] : ['inject', 'core', 'stop', 'stacks'].includes(id) ? ['svc'] : []);
+      const operands = (id: string) => (id === 'env inspect' ? ['img'] : id === 'check' ? ['memcheck', 'x.py'] : ['inject', 'core', 'stop', 'stacks', 'heap'].includes(id) ? ['svc'] : []);
       for (const id of o.on) expect(parseCLI([...id.split(' '), ...operands(id), '--json']).options.json, id).toBe(true);
     }
   });
@@ -183,6 +185,8 @@ const BAD: Array<[string[], RegExp]> = [
   [['run', '--name', 'x'.repeat(64), '--', 'x'], /--name must be a name/],
   [['stacks', '../etc'], /NAME must be a name of letters/],
   [['stop'], /missing required argument 'name'/],
+  [['heap', 'svc', '--samples', '0'], /--samples must be/],
+  [['heap', 'svc', '--interval', 'soon'], /--interval must be a positive number of seconds/],
   [['inject', 'svc', '-c', ''], /-c needs Python code, not an empty string|--code needs Python code/],
   [['core', 'svc', 'extra'], /too many arguments for 'core'/],
 ];

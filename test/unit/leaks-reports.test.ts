@@ -136,3 +136,43 @@ describe('stackLines: the user frame is never cut off the text report', () => {
     expect(stackLines([fr('a'), fr('b'), fr('c')], 2)).toHaveLength(2);
   });
 });
+
+describe('per-checkpoint findings: which call in the user\'s loop leaks', () => {
+  const cp = (calls: number, refs: number, blocks: number) => ({ calls, refs, blocks, traced_bytes: 0, rss: 0 });
+  const round = (search: number, extra: Record<string, ReturnType<typeof cp>> = {}) => ({
+    refs: 5 * search, blocks: 5 * search, rss: 0, types: {},
+    checkpoints: { ping: cp(5, 1, 0), search: cp(5, 5 * search, 5 * search), format: cp(5, 0, 1), ...extra },
+  });
+  const attribution = {
+    calls: { '': 3, ping: 15, search: 15, format: 15 },
+    groups: [
+      { window: 'search', type: 'tuple', count: 15, sample: '(1000, "x")', file: 'service_loop.py', line: 15, function: 'handle', callee: 'svc.search()', target: false },
+      { window: 'format', type: 'str', count: 1, sample: "'a'", file: 'service_loop.py', line: 17, function: 'handle', callee: null, target: false },
+    ],
+    callees: [],
+  };
+
+  it('the leaking checkpoint first, with what leaks per call and where it is created; quiet checkpoints say nothing', () => {
+    const { findings } = analyseLeaks(run([round(1), round(1), round(1), round(1)], { target: 'service_loop.py', iterations: 20, attribution }), 'service_loop.py');
+    expect(findings[0]).toMatchObject({
+      kind: 'CheckpointLeak',
+      message: 'checkpoint "search" leaks 1 reference and 1 memory block per call: 1 tuple, created at service_loop.py:15 in handle(), by svc.search()',
+      userFrame: { file: 'service_loop.py', line: 15, function: 'handle' },
+      data: { checkpoint: 'search', calls: 20, refsPerCall: 1, blocksPerCall: 1, types: 'tuple:1' },
+    });
+    expect(findings.filter((f) => f.kind === 'CheckpointLeak')).toHaveLength(1);
+  });
+
+  it('sorted by growth per call; a checkpoint not entered in every round has no rate', () => {
+    const rounds = [1, 2, 3, 4].map((i) => round(1, { big: cp(2, 6, 0), ...(i === 2 ? {} : { sometimes: cp(1, 9, 9) }) }));
+    const { findings } = analyseLeaks(run(rounds, { target: 'service_loop.py', iterations: 20 }), 'service_loop.py');
+    expect(findings.filter((f) => f.kind === 'CheckpointLeak').map((f) => f.data.checkpoint)).toEqual(['big', 'search']);
+    expect(findings[0]!.message).toBe('checkpoint "big" leaks 3 references per call');
+    expect(findings[0]!.userFrame).toMatchObject({ function: 'checkpoint("big")', file: 'service_loop.py', line: null });
+  });
+
+  it('one round without growth: no finding (the rule for the whole repro)', () => {
+    const { findings } = analyseLeaks(run([round(1), round(0), round(1), round(1)], { target: 'service_loop.py', iterations: 20 }), 'service_loop.py');
+    expect(findings.filter((f) => f.kind === 'CheckpointLeak')).toEqual([]);
+  });
+});

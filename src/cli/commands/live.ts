@@ -5,6 +5,7 @@
 import { homedir } from 'node:os';
 import { coreStacks, listLive, liveCore, liveInject, liveStacks, stopLive, type LiveEntry } from '../../exec/live.js';
 import { formatStacks } from '../../exec/stacks.js';
+import { formatHeap, heapSvg, liveHeap } from '../../exec/heap.js';
 import { usageError } from '../../errors.js';
 import { resolveIn, writeJson, type CommandResult, type Deps } from '../deps.js';
 
@@ -74,5 +75,19 @@ export async function stop(o: { name: string; json?: boolean }, deps: Deps): Pro
   const r = await stopLive(deps.engine(), o.name);
   if (o.json) writeJson(deps.stdout, r);
   else deps.stdout.write(`stopped and removed ${r.name} (${r.state === 'running' ? 'it was running' : r.status})\n`);
+  return { exitCode: 0, data: r };
+}
+
+export async function heap(o: { name: string; samples: number; interval: number; top: number; holders: number; graph?: string; json?: boolean }, deps: Deps): Promise<CommandResult> {
+  const graph = resolveIn(deps, o.graph);
+  const log = (m: string) => deps.stderr.write(`pydbg heap: ${m}\n`);
+  const r = await liveHeap(deps.engine(), o.name, { samples: o.samples, intervalSeconds: o.interval, top: o.top, holders: o.holders, signal: deps.signal, log });
+  if (graph) {
+    const { writeFile } = await import('node:fs/promises');
+    await writeFile(graph, heapSvg(r.holders ?? { type: r.growing[0]?.type ?? '(nothing grew)', chains: [] }));
+    log(`referrer chains drawn in ${graph}`);
+  }
+  if (o.json) writeJson(deps.stdout, r);
+  else deps.stdout.write(formatHeap(r));
   return { exitCode: 0, data: r };
 }
