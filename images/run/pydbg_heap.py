@@ -1,7 +1,9 @@
 # Run by `pydbg heap` inside a live Python process (through `pydbg inject`: gdb holds the GIL while it
 # runs). Prints one JSON line starting with PYDBG-HEAP.
-#   census            live objects per type (after a collection), total refcount, allocated blocks,
-#                     RSS, len(gc.garbage)
+#   census [remember] live objects per type (after a collection), total refcount, allocated blocks,
+#                     RSS, len(gc.garbage), tracemalloc's top lines if tracing; 'remember' keeps the
+#                     ids of the objects alive now (in sys.modules['__pydbg_heap_state__']), so that
+#                     holders looks at objects created since
 #   holders TYPE N    for up to N recent objects of TYPE: the chain of referrers from the object up
 #                     to a module, a class or a running frame (breadth-first over gc.get_referrers,
 #                     like objgraph's find_backref_chain), each link named (attribute, key, index)
@@ -40,9 +42,16 @@ def _objects():
     return gc.get_objects(), 'gc'
 
 
-def census():
+STATE = '__pydbg_heap_state__'
+
+
+def census(remember=False):
     gc.collect()
     objs, source = _objects()
+    if remember:
+        state = types.ModuleType(STATE)
+        state.ids = set(id(o) for o in objs)
+        sys.modules[STATE] = state
     counts = {}
     for o in objs:
         t = type(o)
@@ -56,6 +65,10 @@ def census():
         'rssKb': _rss_kb(),
         'garbage': len(gc.garbage),
     }
+    tm = sys.modules.get('tracemalloc')
+    if tm is not None and tm.is_tracing():
+        out['tracemalloc'] = [{'file': st.traceback[0].filename, 'line': st.traceback[0].lineno, 'size': st.size, 'count': st.count}
+                              for st in tm.take_snapshot().statistics('lineno')[:10]]
     return out
 
 
@@ -181,14 +194,28 @@ def _fold_dicts(ch, nodes):
 def holders(typename, n):
     gc.collect()
     objs, _ = _objects()
-    sample = [o for o in objs if _name(type(o)) == typename][-n:]
-    del objs
+    state = sys.modules.pop(STATE, None)
+    old = getattr(state, 'ids', None) or set()
+    of_type = [o for o in objs if _name(type(o)) == typename]
+    # objects created since the first census (the growth), else any; the earliest of them: the
+    # newest are this call's own (runpy's bookkeeping)
+    new = [o for o in of_type if id(o) not in old]
+    sample = new[:n] if new else of_type[-n:]
+    del new
+    del objs, of_type, old, state
     ignore = set([id(sample)])
     chains = []
     for o in sample:
         ch = _chain(o, ignore)
         if ch is None:
-            chains.append({'object': _describe(o), 'chain': None})
+            # no chain to a root: is anything the gc can see holding it at all? A refcount with no
+            # referrer is a reference nobody owns: the signature of a C-extension refleak.
+            held = [r for r in gc.get_referrers(o) if r is not sample and not (isinstance(r, types.FrameType) and r.f_code.co_filename == __file__)]
+            # sample, the loop variable and getrefcount's argument hold 3
+            unexplained = sys.getrefcount(o) - 3 - len(held)
+            chains.append({'object': _describe(o), 'chain': None, 'referrers': len(held), 'unexplainedRefs': unexplained,
+                           'verdict': 'leaked reference' if not held and unexplained > 0 else 'no root'})
+            del held
             continue
         nodes = []
         for i, node in enumerate(ch):
@@ -203,7 +230,7 @@ def holders(typename, n):
 
 def main(argv):
     if argv[0] == 'census':
-        out = census()
+        out = census(argv[1:] == ['remember'])
     elif argv[0] == 'holders':
         out = holders(argv[1], int(argv[2]))
     else:

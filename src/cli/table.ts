@@ -97,6 +97,10 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'name', flags: '--name <name>', description: "name the run's container: pydbg ps/stacks/inject/core/stop NAME reach it while it runs (it gets SYS_PTRACE for gdb); refused when the name is in use", parse: runName, on: ['run'] },
   { key: 'detach', flags: '-d, --detach', description: 'start the command in the background, print its name and return (a name is made up without --name); it runs until pydbg stop NAME', on: ['run'] },
   { key: 'coreFile', flags: '--core <file>', description: "read the stacks from a core file written by 'pydbg core' (in a container of the image it came from) instead of a running program", parse: path, on: ['stacks'] },
+  {
+    key: 'malloc', flags: '--malloc <allocator>', description: "the C allocator the run's processes use: Debian's jemalloc or tcmalloc is installed into the run's image and preloaded (LD_PRELOAD); glibc is the default",
+    choices: ['glibc', 'jemalloc', 'tcmalloc'], on: ['run', 'shell'],
+  },
   { key: 'samples', flags: '--samples <n>', description: 'heap: censuses to take', default: '3', parse: (r, f) => v.parseCount(r, f, 1), on: ['heap'] },
   { key: 'interval', flags: '--interval <seconds>', description: 'heap: seconds between censuses', default: '10', parse: (r, f) => v.parseSeconds(r, f), on: ['heap'] },
   { key: 'top', flags: '--top <n>', description: 'heap: growing types to show', default: '10', parse: (r, f) => v.parseCount(r, f, 1), on: ['heap'] },

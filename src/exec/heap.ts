@@ -19,6 +19,8 @@ export interface Census {
   blocks: number | null;
   rssKb: number | null;
   garbage: number;
+  /** tracemalloc's top lines by size, when the program traces */
+  tracemalloc?: Array<{ file: string; line: number; size: number; count: number }>;
   /** seconds since the first sample */
   at: number;
 }
@@ -33,7 +35,16 @@ export interface ChainNode {
 
 export interface Holders {
   type: string;
-  chains: Array<{ object: ChainNode; chain: ChainNode[] | null }>;
+  chains: Array<{
+    object: ChainNode;
+    chain: ChainNode[] | null;
+    /** without a chain: how many objects the gc sees referring to it */
+    referrers?: number;
+    /** without a chain: references no referrer accounts for */
+    unexplainedRefs?: number;
+    /** 'leaked reference': nothing refers to it, yet its refcount says something does */
+    verdict?: 'leaked reference' | 'no root';
+  }>;
 }
 
 export interface Growth {
@@ -41,6 +52,8 @@ export interface Growth {
   counts: number[];
   /** mean growth per interval */
   perInterval: number;
+  /** from the first to the last sample, by the clock */
+  perMinute: number | null;
 }
 
 export interface HeapReport {
@@ -86,7 +99,8 @@ export function analyseHeap(samples: Census[], top = 10): Pick<HeapReport, 'grow
   for (const type of names) {
     const counts = samples.map((s) => s.types[type] ?? 0);
     const d = diffs(counts);
-    if (steadyUp(d)) growing.push({ type, counts, perInterval: mean(d) });
+    const span = samples.at(-1)!.at - samples[0]!.at;
+    if (steadyUp(d)) growing.push({ type, counts, perInterval: mean(d), perMinute: span > 0 ? ((counts.at(-1)! - counts[0]!) * 60) / span : null });
   }
   growing.sort((a, b) => b.perInterval - a.perInterval || a.type.localeCompare(b.type));
   const total = (f: (s: Census) => number | null) => {
@@ -126,7 +140,8 @@ export async function liveHeap(engine: Engine, name: string, o: HeapOptions): Pr
   };
   for (let i = 0; i < o.samples; i++) {
     if (i > 0) await sleep(o.intervalSeconds * 1000, undefined, { signal: o.signal });
-    const c = await inject<Omit<Census, 'at'>>(['census'], 'heap census');
+    // the first census remembers which objects exist: the referrer search looks at newer ones
+    const c = await inject<Omit<Census, 'at'>>(i === 0 && o.samples > 1 && (o.holders ?? 3) > 0 ? ['census', 'remember'] : ['census'], 'heap census');
     samples.push({ ...c, at: Math.round((Date.now() - t0) / 100) / 10 });
     o.log?.(`sample ${i + 1}/${o.samples}: ${Object.values(c.types).reduce((a, b) => a + b, 0)} objects${c.rssKb !== null ? `, RSS ${(c.rssKb / 1024).toFixed(1)} MiB` : ''}`);
   }
@@ -138,6 +153,15 @@ export async function liveHeap(engine: Engine, name: string, o: HeapOptions): Pr
     holders = await inject<Holders>(['holders', first.type, o.holders ?? 3], `referrer search for ${first.type}`);
   }
   return { name, pid, intervalSeconds: o.intervalSeconds, samples, ...a, holders };
+}
+
+/** Why an object has no referrer chain to a root. */
+export function noChain(c: Holders['chains'][number]): string {
+  if (c.verdict === 'leaked reference') {
+    return `nothing holds it: a leaked reference (its refcount counts ${c.unexplainedRefs} reference${c.unexplainedRefs === 1 ? '' : 's'} no object accounts for, the signature of a C-extension refleak; find the call with pydbg check leaks)`;
+  }
+  if (c.referrers !== undefined) return `${c.referrers} object${c.referrers === 1 ? '' : 's'} refer to it, but no chain reaches a module, class or frame (a cycle kept alive from C, or a chain longer than 12 links)`;
+  return 'no referrer chain to a module, class or frame found';
 }
 
 /** `module svc .CACHE → dict of 3 ['k'] → list of 0` (root first). */
@@ -167,13 +191,18 @@ export function formatHeap(r: HeapReport): string {
     lines.push('', '  no type grew in every interval');
   } else {
     lines.push('', '  growing in every interval:');
-    const rows = [['TYPE', ...r.samples.map((_, i) => `#${i + 1}`), 'PER INTERVAL'], ...r.growing.map((g) => [g.type, ...g.counts.map(String), signed(g.perInterval)])];
+    const rows = [['TYPE', ...r.samples.map((_, i) => `#${i + 1}`), 'PER INTERVAL', 'PER MINUTE'], ...r.growing.map((g) => [g.type, ...g.counts.map(String), signed(g.perInterval), g.perMinute === null ? '-' : signed(g.perMinute)])];
     const w = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
     for (const row of rows) lines.push(`    ${row.map((c, i) => (i === 0 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join('  ')}`);
   }
   if (r.holders) {
     lines.push('', `  who holds the growing ${r.holders.type} (${r.holders.chains.length} recent):`);
-    for (const c of r.holders.chains) lines.push(`    ${c.chain ? chainText(c.chain) : `${c.object.repr}: no referrer chain to a module, class or frame found (held only from C?)`}`);
+    for (const c of r.holders.chains) lines.push(`    ${c.chain ? chainText(c.chain) : `${c.object.repr}: ${noChain(c)}`}`);
+  }
+  const tm = last?.tracemalloc;
+  if (tm?.length) {
+    lines.push('', '  tracemalloc, top lines by size (last sample):');
+    for (const t of tm.slice(0, 5)) lines.push(`    ${kib(t.size / 1024).padStart(10)}  ${String(t.count).padStart(7)} blocks  ${t.file}:${t.line}`);
   }
   return `${lines.join('\n')}\n`;
 }

@@ -10,6 +10,7 @@ import { PROJECT_MOUNT } from '../container/layout.js';
 import { isCommandNotFound } from '../container/protocol.js';
 import { ExitCode, PydbgError } from '../errors.js';
 import { withTimeout } from '../timeout.js';
+import { allocatorSetup } from '../catalogue/allocators.js';
 import type { ResolvedProject, Target } from '../project/project.js';
 import { ensureExtension } from '../provision/extension.js';
 import { ensureRuntime } from '../provision/runtime.js';
@@ -76,7 +77,11 @@ export const RUN_TIMEOUT_HINT = "the container was stopped and removed; give it 
 async function runInVariant(project: ResolvedProject, target: Target, req: RunRequest, io: RunIO, variant: ImageInfo, emulated: boolean, qemuEnv: Record<string, string>): Promise<RunResult> {
   const { engine, progress } = io;
   const { plan, ext } = target;
-  const runtime = await ensureRuntime(engine, plan, variant, project.config, project.dir, io);
+  // --malloc jemalloc|tcmalloc: Debian's library in the derived image, preloaded (the user's -e wins)
+  const alloc = allocatorSetup(req.malloc ?? 'glibc', plan.arch);
+  const config = alloc.packages.length ? { ...project.config, system_packages: [...(project.config.system_packages ?? []), ...alloc.packages] } : project.config;
+  if (req.malloc && req.malloc !== 'glibc') req = { ...req, env: { ...alloc.env, ...(req.env ?? {}) } };
+  const runtime = await ensureRuntime(engine, plan, variant, config, project.dir, io);
   const started = Date.now();
   const extension = await ensureExtension(engine, { plan, runtime, ext, config: project.config, projectDir: project.dir, qemuEnv }, io.signal, (m) => progress.log(m));
   progress.log(

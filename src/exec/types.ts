@@ -27,6 +27,8 @@ export interface RunRequest {
   user?: string;
   /** -e NAME=VALUE, parsed */
   env?: Record<string, string>;
+  /** --malloc: the C allocator preloaded into the run (glibc: none) */
+  malloc?: import('../catalogue/allocators.js').Allocator;
   /** analyses: more mounts (an output directory) and environment */
   extraMounts?: Array<{ source: string; target: string; readOnly?: boolean }>;
   extraEnv?: Record<string, string>;

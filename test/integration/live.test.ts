@@ -9,7 +9,7 @@ import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pydbg, requireEngine, requireImages } from './helpers.js';
+import { pydbg, requireEngine, requireImages, ROOT } from './helpers.js';
 
 const SERVER = `import threading, time
 
@@ -154,5 +154,33 @@ describe('live programs', () => {
     expect(await containersNamed(NAME)).toEqual([]);
     const again = await run(['stacks', NAME]);
     expect(again.exitCode).toBe(8);
+  });
+});
+
+describe('heap on a leaking C-extension service (examples/refleak/server.py)', () => {
+  const SVC = `pydbg-heap-test-${process.pid}`;
+  afterAll(async () => {
+    for (const id of await containersNamed(SVC)) await execa('docker', ['rm', '-f', id], { reject: false });
+  });
+
+  it('names the growing list at its rate (±10 %), and says nothing holds it: a leaked reference', async () => {
+    const EX = join(ROOT, 'examples', 'refleak');
+    const start = await pydbg(['run', '-q', '--variant', 'debug', '--python', '3.13', '-C', EX, '--name', SVC, '--detach', '--', 'python', 'server.py'], { PYDBG_HOME: home });
+    expect(start.exitCode, start.all).toBe(0);
+    await new Promise((r) => setTimeout(r, 1000));
+    const r = await pydbg(['heap', SVC, '--samples', '3', '--interval', '5', '--json'], { PYDBG_HOME: home });
+    expect(r.exitCode, r.all).toBe(0);
+    const h = JSON.parse(r.stdout) as { growing: Array<{ type: string; perMinute: number }>; refsPerInterval: number | null; holders: { type: string; chains: Array<{ chain: unknown; verdict?: string; unexplainedRefs?: number }> } };
+    expect(h.growing[0]!.type).toBe('list');
+    // 100 requests a second, one list each: 6,000 a minute
+    expect(h.growing[0]!.perMinute).toBeGreaterThan(5400);
+    expect(h.growing[0]!.perMinute).toBeLessThan(6600);
+    expect(h.refsPerInterval).toBeGreaterThan(0);
+    expect(h.holders.type).toBe('list');
+    expect(h.holders.chains.length).toBe(3);
+    for (const c of h.holders.chains) expect(c).toMatchObject({ chain: null, verdict: 'leaked reference', unexplainedRefs: 1 });
+    const stop = await pydbg(['stop', SVC], { PYDBG_HOME: home });
+    expect(stop.exitCode).toBe(0);
+    expect(await containersNamed(SVC)).toEqual([]);
   });
 });

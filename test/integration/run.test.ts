@@ -213,6 +213,20 @@ z.close()
   });
 });
 
+describe('--malloc: another C allocator, preloaded', () => {
+  it.each([
+    ['jemalloc', 'libjemalloc.so.2'],
+    ['tcmalloc', 'libtcmalloc_minimal.so.4'],
+  ])('--malloc %s: the process maps %s (and glibc runs map neither)', async (allocator, lib) => {
+    const maps = ['python', '-c', "import re; print(sorted(set(re.findall(r'lib(?:jemalloc|tcmalloc\\w*)\\.so[.\\d]*', open('/proc/self/maps').read()))))"];
+    const r = await pydbg(['run', '--variant', 'debug', '--python', '3.13', '-C', join(EX, 'clean'), '--malloc', allocator, '--', ...maps]);
+    expect(r.exitCode, r.all).toBe(0);
+    expect(r.stdout.trim()).toBe(`['${lib}']`);
+    const plain = await pydbg(['run', '--variant', 'debug', '--python', '3.13', '-C', join(EX, 'clean'), '--malloc', 'glibc', '--', ...maps]);
+    expect(plain.stdout.trim()).toBe('[]');
+  });
+});
+
 describe('pydbg run on 3.11 nopymalloc', () => {
   const v = ['--variant', 'nopymalloc', '--python', '3.11'];
   const valgrind = ['valgrind', '--error-exitcode=3', '--errors-for-leak-kinds=definite', '--leak-check=full', '--suppressions=/opt/pydbg/valgrind-python.supp', 'python', 'repro.py'];

@@ -32,6 +32,8 @@ export interface ProjectOpts {
   user?: string;
   env?: Record<string, string>;
   quiet?: boolean;
+  /** run/shell: --malloc */
+  malloc?: 'glibc' | 'jemalloc' | 'tcmalloc';
 }
 
 export interface RunOpts extends ProjectOpts {
@@ -51,7 +53,7 @@ export function projectInput(o: ProjectOpts, deps: Pick<Deps, 'cwd'>): ProjectIn
 
 /** The RunRequest fields every project command shares. */
 export function baseRequest(o: ProjectOpts): Omit<RunRequest, 'argv'> {
-  return { buildMissing: o.build !== false, timeoutSeconds: o.timeout, network: o.network, rw: o.rw, memoryBytes: o.memory, nanoCpus: o.cpus, user: o.user, env: o.env };
+  return { buildMissing: o.build !== false, timeoutSeconds: o.timeout, network: o.network, rw: o.rw, memoryBytes: o.memory, nanoCpus: o.cpus, user: o.user, env: o.env, ...(o.malloc ? { malloc: o.malloc } : {}) };
 }
 
 /** Either `--repro NAME` or a command after --: checked before anything is read. */
