@@ -17,7 +17,7 @@ import { HELPERS_MOUNT, helper, RUN_HELPERS } from '../container/layout.js';
 import { INJECT_CODE_ENV, LIVE_NO_PYTHON, parseInjectOutput, parseLiveLine, type LiveMode, type LiveProcess } from '../container/protocol.js';
 import { ExitCode, PydbgError, quoted } from '../errors.js';
 import { coresDir } from '../paths.js';
-import { parseThreads, type StacksReport } from './stacks.js';
+import { blockedOn, findDeadlocks, parseThreads, type LockThread, type StacksReport } from './stacks.js';
 import { TailBuffer } from './streams.js';
 
 /** The user gdb and live.sh run as inside the container: root (with the run's SYS_PTRACE). */
@@ -152,8 +152,25 @@ export async function liveStacks(engine: Engine, name: string, signal?: AbortSig
   const { proc, r } = await live(engine, c, 'stacks', [], { signal });
   const { threads, complete } = parseThreads(r.stdout);
   if (threads.length === 0) throw attachFailed(name, r);
-  return { source: name, pid: proc.pid, python: c.labels[LABEL.python], variant: c.labels[LABEL.variant], threads, complete, raw: r.stdout };
+  const report: StacksReport & { raw: string } = { source: name, pid: proc.pid, python: c.labels[LABEL.python], variant: c.labels[LABEL.variant], threads, complete, raw: r.stdout };
+  // two or more threads blocked on locks: ask the process which locks they wait for and hold
+  if (threads.filter((t) => blockedOn(t.frames) === 'lock').length >= 2) {
+    try {
+      const inj = await liveInject(engine, name, LOCKS_CODE, signal);
+      const line = inj.output.split('\n').find((l) => l.startsWith('PYDBG-LOCKS '));
+      if (inj.status !== 0 || !line) report.locksNote = `the lock analysis failed in the process: ${inj.output.split('\n').filter(Boolean).slice(-1)[0] ?? `status ${inj.status}`}`;
+      else {
+        report.locks = JSON.parse(line.slice('PYDBG-LOCKS '.length)) as LockThread[];
+        report.deadlocks = findDeadlocks(report.locks);
+      }
+    } catch (e) {
+      report.locksNote = `the lock analysis could not run: ${(e as Error).message}`;
+    }
+  }
+  return report;
 }
+
+const LOCKS_CODE = `import runpy; runpy.run_path(${JSON.stringify(`${HELPERS_MOUNT}/pydbg_locks.py`)}, {}, '__pydbg_locks__')`;
 
 export interface InjectResult {
   name: string;

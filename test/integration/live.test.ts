@@ -184,3 +184,29 @@ describe('heap on a leaking C-extension service (examples/refleak/server.py)', (
     expect(await containersNamed(SVC)).toEqual([]);
   });
 });
+
+describe('stacks on a two-lock deadlock (examples/deadlock)', () => {
+  const DL = `pydbg-deadlock-test-${process.pid}`;
+  afterAll(async () => {
+    for (const id of await containersNamed(DL)) await execa('docker', ['rm', '-f', id], { reject: false });
+  });
+
+  it('names both threads, the lock each holds and the line where each waits; the program keeps running', async () => {
+    const start = await pydbg(['run', '-q', '--variant', 'debug', '--python', '3.13', '-C', join(ROOT, 'examples', 'deadlock'), '--name', DL, '--detach', '--', 'python', 'deadlock.py'], { PYDBG_HOME: home });
+    expect(start.exitCode, start.all).toBe(0);
+    await new Promise((r) => setTimeout(r, 1500));
+    const r = await pydbg(['stacks', DL], { PYDBG_HOME: home });
+    expect(r.exitCode, r.all).toBe(0);
+    expect(r.stdout).toMatch(/^DEADLOCK: thread \d+ "(transfer|audit)" \(LWP \d+\) holds /m);
+    expect(r.stdout).toMatch(/thread \d+ "transfer" \(LWP \d+\) holds accounts \(deadlock\.py:13\) and waits for ledger at deadlock\.py:15/);
+    expect(r.stdout).toMatch(/thread \d+ "audit" \(LWP \d+\) holds ledger \(deadlock\.py:20\) and waits for accounts at deadlock\.py:22/);
+    expect(r.stdout).toMatch(/blocked: waits for lock ledger at deadlock\.py:15, held by thread \d+ "audit"/);
+    const j = JSON.parse((await pydbg(['stacks', DL, '--json'], { PYDBG_HOME: home })).stdout) as { deadlocks: Array<{ threads: Array<{ name: string }> }> };
+    expect(j.deadlocks).toHaveLength(1);
+    expect(j.deadlocks[0]!.threads.map((t) => t.name).sort()).toEqual(['audit', 'transfer']);
+    // still running (still deadlocked): attaching and injecting did not kill it
+    const ps = JSON.parse((await pydbg(['ps', '--json'], { PYDBG_HOME: home })).stdout) as Array<{ name: string; state: string }>;
+    expect(ps.find((x) => x.name === DL)?.state).toBe('running');
+    expect((await pydbg(['stop', DL], { PYDBG_HOME: home })).exitCode).toBe(0);
+  });
+});
