@@ -107,7 +107,13 @@ export function analyseLeaks(run: LeakRun, repro: string | null, python?: string
     findings.push(f);
   }
   if (steady(per.refs, THRESHOLDS.refs)) {
-    findings.push(finding('RefLeak', `total refcount grows by ${fmt(mean(per.refs!))} per ${unit}`, 'error', { perIteration: +mean(per.refs!).toFixed(3) }));
+    const ref = finding('RefLeak', `total refcount grows by ${fmt(mean(per.refs!))} per ${unit}`, 'error', { perIteration: +mean(per.refs!).toFixed(3) });
+    // the gc counts only container objects: what else leaks (str, bytes, int, float, a tuple of
+    // them) is in the refcount but has no name here; trace-refs builds count every object
+    if (run.type_source === 'gc') {
+      ref.related = [{ message: 'str, bytes, int and float objects are never tracked by the gc, so no count names them: --variant debug,trace-refs counts every object (sys.getobjects) and names their type', frames: [] }];
+    }
+    findings.push(ref);
   }
   const blocks = per.blocks && run.has_blocks && per.blocks.some((x) => x !== 0) ? ['blocks', per.blocks] as const : per.traced_blocks ? ['traced_blocks', per.traced_blocks] as const : undefined;
   if (blocks && steady(blocks[1], THRESHOLDS.blocks)) {

@@ -176,3 +176,15 @@ describe('per-checkpoint findings: which call in the user\'s loop leaks', () => 
     expect(findings.filter((f) => f.kind === 'CheckpointLeak')).toEqual([]);
   });
 });
+
+describe('RefLeak on a build that counts only gc objects', () => {
+  const round = { refs: 3000, blocks: 0, rss: 0, types: {} };
+  it('says which objects no count can name, and the variant that names them', () => {
+    const gcOnly = analyseLeaks(run([round, round, round, round]), 'x.py').findings.find((f) => f.kind === 'RefLeak')!;
+    expect(gcOnly.related.map((r) => r.message)).toEqual([
+      'str, bytes, int and float objects are never tracked by the gc, so no count names them: --variant debug,trace-refs counts every object (sys.getobjects) and names their type',
+    ]);
+    const everyObject = analyseLeaks(run([round, round, round, round], { type_source: 'getobjects' }), 'x.py').findings.find((f) => f.kind === 'RefLeak')!;
+    expect(everyObject.related).toEqual([]);
+  });
+});
