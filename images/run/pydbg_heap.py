@@ -52,11 +52,16 @@ def census(remember=False):
         state = types.ModuleType(STATE)
         state.ids = set(id(o) for o in objs)
         sys.modules[STATE] = state
+    # the remembered ids are pydbg's, not the program's: not counted
+    state = sys.modules.get(STATE)
+    mine = set([id(state), id(getattr(state, '__dict__', None)), id(getattr(state, 'ids', None))]) if state is not None else set()
     counts = {}
     for o in objs:
+        if mine and id(o) in mine:
+            continue
         t = type(o)
         counts[t] = counts.get(t, 0) + 1
-    del objs
+    del objs, state
     out = {
         'source': source,
         'types': dict((_name(t), n) for t, n in counts.items()),

@@ -43,7 +43,7 @@ describe('leaks: attribution on CPython 3.13 debug', () => {
     const cps = report.userFindings.filter((x) => x.kind === 'CheckpointLeak');
     expect(report.userFindings[0]?.kind).toBe('CheckpointLeak');
     expect(cps.map((f) => f.data.checkpoint)).toEqual(['search']);
-    expect(cps[0]!.message).toMatch(/^checkpoint "search" leaks \d+(\.\d+)? references? (and \d+(\.\d+)? memory blocks? )?per call: 1 tuple, created at service_loop\.py:15 in handle\(\), by svc\.search\(\)$/);
+    expect(cps[0]!.message).toMatch(/^checkpoint "search" leaks 1 tuple, created at service_loop\.py:15 in handle\(\), by svc\.search\(\) per call \(across the block: refcount \d+(\.\d+)?(, blocks \d+(\.\d+)?)?\)$/);
     expect(cps[0]!.userFrame).toMatchObject({ file: 'service_loop.py', line: 15, function: 'handle' });
   });
   it('a malloc never freed: refcounts flat, RSS grows, the exact memcheck command', async () => {

@@ -156,7 +156,7 @@ describe('per-checkpoint findings: which call in the user\'s loop leaks', () => 
     const { findings } = analyseLeaks(run([round(1), round(1), round(1), round(1)], { target: 'service_loop.py', iterations: 20, attribution }), 'service_loop.py');
     expect(findings[0]).toMatchObject({
       kind: 'CheckpointLeak',
-      message: 'checkpoint "search" leaks 1 reference and 1 memory block per call: 1 tuple, created at service_loop.py:15 in handle(), by svc.search()',
+      message: 'checkpoint "search" leaks 1 tuple, created at service_loop.py:15 in handle(), by svc.search() per call (across the block: refcount 1, blocks 1)',
       userFrame: { file: 'service_loop.py', line: 15, function: 'handle' },
       data: { checkpoint: 'search', calls: 20, refsPerCall: 1, blocksPerCall: 1, types: 'tuple:1' },
     });
@@ -171,6 +171,11 @@ describe('per-checkpoint findings: which call in the user\'s loop leaks', () => 
     expect(findings[0]!.userFrame).toMatchObject({ function: 'checkpoint("big")', file: 'service_loop.py', line: null });
   });
 
+  it('a window whose growth no object created in it explains (a result kept past the block): not a leak', () => {
+    const rounds = [1, 2, 3, 4].map(() => round(1, { format: cp(5, 5, 5) }));
+    const { findings } = analyseLeaks(run(rounds, { target: 'service_loop.py', iterations: 20, attribution }), 'service_loop.py');
+    expect(findings.filter((f) => f.kind === 'CheckpointLeak').map((f) => f.data.checkpoint)).toEqual(['search']);
+  });
   it('one round without growth: no finding (the rule for the whole repro)', () => {
     const { findings } = analyseLeaks(run([round(1), round(0), round(1), round(1)], { target: 'service_loop.py', iterations: 20 }), 'service_loop.py');
     expect(findings.filter((f) => f.kind === 'CheckpointLeak')).toEqual([]);
