@@ -4,11 +4,12 @@
  * setuptools + wheel offline), cached next to the pool's files. What a team without PyPI access
  * would do with `pip wheel` on a machine that has the sources.
  */
-import { chmod, copyFile, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
+import { chmod, copyFile, mkdir, mkdtemp, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { execa } from 'execa';
+import { homedir, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { pydbg } from './helpers.js';
-import { unpack, type PoolFile } from './pool.js';
+import { pydbg, ROOT } from './helpers.js';
+import { poolFile, unpack, type PoolFile } from './pool.js';
 
 const CACHE = () => join(process.env.PYDBG_TEST_CACHE ?? join(homedir(), '.cache', 'pydbg-test', 'pool'), '..', 'wheels');
 
@@ -44,5 +45,40 @@ export async function cythonWheel(): Promise<string> {
     return join(dir, built[0]!);
   } finally {
     await rm(dirname(tree), { recursive: true, force: true });
+  }
+}
+
+/** meson-python and what it needs, from Debian's binary packages (trixie; their release sources are not reachable here). */
+const MESON_DEBS: Array<PoolFile & { name: string; version: string; items: string[]; entry?: string }> = [
+  { path: 'pool/main/m/meson-python/python3-mesonpy_0.17.1-1_all.deb', sha256: '2a1a39d83a562bf61562c44f5e97b02472723a67592c393fbb656a9a9ef59e16', name: 'meson-python', version: '0.17.1', items: ['mesonpy'] },
+  { path: 'pool/main/m/meson/meson_1.7.0-1_all.deb', sha256: 'e92d04e60e784336883d537755d09b7dcb856809fa318a0931df3898e84ded95', name: 'meson', version: '1.7.0', items: ['mesonbuild'], entry: 'meson=mesonbuild.mesonmain:main' },
+  { path: 'pool/main/p/pyproject-metadata/python3-pyproject-metadata_0.9.1-1_all.deb', sha256: 'c0f24a52d09f7b3cc3b80413c71c382b2c42a33dba961bad70fe9238d12c99c5', name: 'pyproject-metadata', version: '0.9.1', items: ['pyproject_metadata'] },
+  { path: 'pool/main/p/python-packaging/python3-packaging_25.0-1_all.deb', sha256: 'd70c8469f6e9c6105e1ebcd3ebdc963f11dadbeddd89d2d1a2a3cb1c97d2ecbc', name: 'packaging', version: '25.0', items: ['packaging'] },
+];
+
+export const MESON_PACKAGES = MESON_DEBS.map((d) => d.name);
+
+/**
+ * Pure-Python wheels of meson-python, meson, pyproject-metadata and packaging, made from the files
+ * Debian's packages install (test/fixtures/wheelhouse/deb2wheel.py), cached; returns their paths.
+ */
+export async function mesonWheels(): Promise<string[]> {
+  const dir = join(CACHE(), 'meson');
+  const want = (d: (typeof MESON_DEBS)[number]) => `${d.name.replace(/-/g, '_')}-${d.version}-py3-none-any.whl`;
+  const have = await readdir(dir).catch(() => [] as string[]);
+  if (MESON_DEBS.every((d) => have.includes(want(d)))) return MESON_DEBS.map((d) => join(dir, want(d)));
+  await mkdir(dir, { recursive: true });
+  const tmp = await mkdtemp(join(tmpdir(), 'pydbg-wheel-meson-'));
+  try {
+    for (const d of MESON_DEBS) {
+      const deb = await poolFile(d);
+      const x = join(tmp, d.name);
+      await execa('dpkg-deb', ['-x', deb, x]);
+      const args = [join(ROOT, 'test', 'fixtures', 'wheelhouse', 'deb2wheel.py'), dir, join(x, 'usr', 'lib', 'python3', 'dist-packages'), d.name, d.version, ...d.items.flatMap((i) => ['--item', i]), ...(d.entry ? ['--entry', d.entry] : [])];
+      await execa('python3', args);
+    }
+    return MESON_DEBS.map((d) => join(dir, want(d)));
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
   }
 }
