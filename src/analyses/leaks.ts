@@ -214,6 +214,54 @@ export function memcheckCommand(run: Pick<LeakRun, 'target'>, python?: string, a
   return `pydbg check memcheck${v} ${[run.target, ...args].join(' ')}`;
 }
 
+/** `pytest ARGS` or `python -m pytest ARGS` (also `pytest` given as python's path): the pytest arguments. */
+export function pytestCommand(repro: readonly string[]): string[] | undefined {
+  if (repro[0] === 'pytest' || repro[0] === 'py.test') return repro.slice(1);
+  if ((repro[0] === 'python' || /^python[23](\.\d+)?$/.test(repro[0] ?? '')) && repro[1] === '-m' && repro[2] === 'pytest') return repro.slice(3);
+  return undefined;
+}
+
+/** What leakhunt_pytest.py writes. */
+export interface PytestLeakRun {
+  mode: 'pytest';
+  rounds_per_test: number;
+  warmup: number;
+  iterations: number;
+  has_refs: boolean;
+  has_blocks: boolean;
+  type_source?: LeakRun['type_source'];
+  exitstatus: number;
+  tests: Record<string, { file: string; line: number | null; rounds: LeakRun['rounds']; error: string | null }>;
+}
+
+/** Pure: one finding per leaking test (the same rules as for a repro, per call of the test), worst first. */
+export function analysePytestLeaks(run: PytestLeakRun): Finding[] {
+  const out: Array<[number, Finding]> = [];
+  for (const [nodeid, t] of Object.entries(run.tests)) {
+    if (!t.rounds.length) continue;
+    const lr: LeakRun = { target: nodeid, iterations: run.iterations, warmup: run.warmup, rounds: t.rounds, error: null, has_refs: run.has_refs, has_blocks: run.has_blocks, has_tracemalloc: false, type_source: run.type_source };
+    const { findings, summary } = analyseLeaks(lr, t.file);
+    if (!findings.length) continue;
+    const frame = { function: nodeid.split('::').slice(1).join('::') || nodeid, file: t.file, line: t.line, object: null, inUserCode: true };
+    const refs = summary.perIteration.refs;
+    out.push([
+      refs ? refs.reduce((a, b) => a + b, 0) / refs.length : 0,
+      {
+        analysis: 'leaks',
+        kind: 'TestLeak',
+        message: `${nodeid} ${findings.map((f) => f.message).join('; ')}`,
+        severity: 'error',
+        userFrame: frame,
+        frames: [frame],
+        related: findings.flatMap((f) => f.related).filter((r, i, all) => all.findIndex((x) => x.message === r.message) === i),
+        count: 1,
+        data: { test: nodeid, kinds: findings.map((f) => f.kind).join(',') },
+      },
+    ]);
+  }
+  return out.sort((a, b) => b[0] - a[0]).map(([, f]) => f);
+}
+
 const IDENT = '[A-Za-z_][A-Za-z0-9_]*';
 const MODULE_FUNCTION = new RegExp(`^(${IDENT}(?:\\.${IDENT})*):(${IDENT})$`);
 
@@ -245,6 +293,8 @@ export const leaks: Analysis = {
     RefLeak: 'the total reference count grows with every call',
     BlockLeak: "Python's allocated memory blocks grow with every call",
     RSSGrowth: 'process memory (RSS) grows with every call',
+    CheckpointLeak: 'a pydbg_checkpoint block leaks with every call',
+    TestLeak: 'a test leaks with every run of it (pytest)',
   },
   unavailable(plan) {
     if (plan.spec.expected.ref_debug) return undefined;
@@ -254,6 +304,16 @@ export const leaks: Analysis = {
     };
   },
   command({ repro, options }) {
+    const pytestArgs = pytestCommand(repro);
+    if (pytestArgs) {
+      return {
+        argv: ['python', helper('leakhunt_pytest.py'), `${OUT_MOUNT}/${OUTPUT}`, String(options.rounds ?? 4), String(options.warmup ?? 2), String(options.iterations ?? 2), ...pytestArgs],
+        env: {},
+        crashArgv: ['python', '-m', 'pytest', ...pytestArgs],
+        notes: [],
+        outputs: [/^leaks\.json$/],
+      };
+    }
     const [target, ...args] = repro;
     if (target === undefined) throw usageError('leaks needs a repro: a script, or module:function', 'e.g. pydbg check leaks repro.py, or pydbg check leaks mypkg.tests:search');
     const t = leakTarget(target);
@@ -267,24 +327,32 @@ export const leaks: Analysis = {
     };
   },
   parse(files, { outDir, run, repro, plan }) {
+    const report = (userFindings: Finding[], reason: string | undefined, summary: Record<string, unknown>) => ({
+      status: reason ? ('partial' as const) : ('complete' as const),
+      partialReason: reason,
+      userFindings,
+      interpreterFindings: [],
+      rawFiles: [join(outDir, OUTPUT)],
+      summary,
+    });
     let data: LeakRun | undefined;
     try {
       data = JSON.parse(files.get(OUTPUT) ?? '') as LeakRun;
     } catch {
       data = undefined;
     }
+    const pt = data as unknown as PytestLeakRun | undefined;
+    if (pt?.mode === 'pytest' && pt.tests) {
+      const findings = analysePytestLeaks(pt);
+      const failed = Object.entries(pt.tests).filter(([, t]) => t.error).map(([id]) => id);
+      const reason = failed.length ? `the leak hunt could not run ${failed.length} test(s), which failed: ${failed.slice(0, 5).join(', ')}${failed.length > 5 ? ', …' : ''}` : pt.exitstatus > 1 ? `pytest exited with ${pt.exitstatus} (not a test failure: usage, collection or internal error)` : undefined;
+      return report(findings, reason, { tests: Object.keys(pt.tests).length, leaking: findings.length, failed: failed.length, rounds: pt.rounds_per_test, warmup: pt.warmup, iterations: pt.iterations });
+    }
     if (!data || !Array.isArray(data.rounds)) {
       throw new PydbgError(ExitCode.TOOL_FAILED, `the leak hunt produced no measurements (the repro exited with ${run.exitCode} before the first round)`, { hint: 'run the repro with pydbg run first' });
     }
     const { findings, summary } = analyseLeaks(data, repro[0]!.endsWith('.py') ? repro[0]! : null, plan.version.text);
     const reason = data.error ? `the repro failed after ${data.rounds.length} counted round(s): ${data.error}` : partialReason(run);
-    return {
-      status: reason ? 'partial' : 'complete',
-      partialReason: reason,
-      userFindings: findings,
-      interpreterFindings: [],
-      rawFiles: [join(outDir, OUTPUT)],
-      summary: summary as unknown as Record<string, unknown>,
-    };
+    return report(findings, reason, summary as unknown as Record<string, unknown>);
   },
 };

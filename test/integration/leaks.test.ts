@@ -3,19 +3,20 @@
  * (an (int, str) tuple is untracked after a collection), where it was created in the script and
  * the extension function called there; memory-only growth points at the exact memcheck command.
  */
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { AnalysisReport } from '../../src/analyses/types.js';
 import { pydbg, requireEngine, requireImages, ROOT } from './helpers.js';
+import { PYTEST_PACKAGES, pytestWheels, withWheelhouse } from './wheelhouse.js';
 
 const EX = join(ROOT, 'examples');
 const V = ['--variant', 'debug', '--python', '3.13'];
 
 async function leaks(args: string[]): Promise<{ report: AnalysisReport; exitCode: number }> {
   const out = await mkdtemp(join(tmpdir(), 'pydbg-leaks-'));
-  const r = await pydbg(['check', 'leaks', ...V, ...args, '--out', out, '--json']);
+  const r = await pydbg(['check', 'leaks', ...V, '--out', out, '--json', ...args]);
   try {
     return { report: JSON.parse(r.stdout) as AnalysisReport, exitCode: r.exitCode ?? -1 };
   } catch {
@@ -45,6 +46,20 @@ describe('leaks: attribution on CPython 3.13 debug', () => {
     expect(cps.map((f) => f.data.checkpoint)).toEqual(['search']);
     expect(cps[0]!.message).toMatch(/^checkpoint "search" leaks 1 tuple, created at service_loop\.py:15 in handle\(\), by svc\.search\(\) per call \(across the block: refcount \d+(\.\d+)?(, blocks \d+(\.\d+)?)?\)$/);
     expect(cps[0]!.userFrame).toMatchObject({ file: 'service_loop.py', line: 15, function: 'handle' });
+  });
+  it('pytest: per test, the leaking test only, at its def line (pytest from a wheelhouse, offline)', async () => {
+    const dir = await withWheelhouse(join(EX, 'refleak'), await pytestWheels(), `python_packages: [${PYTEST_PACKAGES.join(', ')}]\nwheelhouse: wheelhouse\n`, 'pydbg-leaks-pytest-');
+    try {
+      const { report, exitCode } = await leaks(['-C', dir, '--', 'pytest', '-q', '-p', 'no:cacheprovider', 'tests/']);
+      expect(report.status).toBe('complete');
+      expect(exitCode).toBe(20);
+      expect(report.userFindings.map((f) => f.kind)).toEqual(['TestLeak']);
+      expect(report.userFindings[0]!.message).toBe('tests/test_refleak.py::test_search leaks 1 list per call; total refcount grows by 1 per call; allocated memory blocks grow by 1 per call');
+      expect(report.userFindings[0]!.userFrame).toMatchObject({ file: 'tests/test_refleak.py', line: 6, function: 'test_search' });
+      expect(report.summary).toMatchObject({ tests: 2, leaking: 1, failed: 0 });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
   it('a malloc never freed: refcounts flat, RSS grows, the exact memcheck command', async () => {
     const { report } = await leaks(['--iterations', '2000', '-C', join(EX, 'leak'), 'leak:leaky_function']);

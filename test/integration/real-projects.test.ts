@@ -6,12 +6,12 @@
  * Images (built by the global setup, test/setup/images.ts): 3.13 debug, 3.11 nopymalloc. Extension
  * builds take 1–10 s each; the file takes well under two minutes on a warm engine.
  */
-import { chmod, copyFile, cp, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, cp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { pydbg, requireEngine, requireImages, ROOT } from './helpers.js';
-import { MESON_PACKAGES, mesonWheels } from './wheelhouse.js';
+import { MESON_PACKAGES, mesonWheels, withWheelhouse } from './wheelhouse.js';
 
 const FX = join(ROOT, 'test', 'fixtures', 'projects');
 const V313 = ['--variant', 'debug', '--python', '3.13'];
@@ -134,13 +134,8 @@ describe('layouts on 3.11 nopymalloc', () => {
 
 describe('meson-python, offline with a wheelhouse', () => {
   it('pyproject.toml (build-backend mesonpy) + meson.build: built by meson-python from the wheelhouse, imported from site-packages', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'pydbg-meson-'));
+    const dir = await withWheelhouse(join(FX, 'meson'), await mesonWheels(), `system_packages: [ninja-build]\npython_packages: [${MESON_PACKAGES.join(', ')}]\nwheelhouse: wheelhouse\n`, 'pydbg-meson-');
     try {
-      await cp(join(FX, 'meson'), dir, { recursive: true });
-      await chmod(dir, 0o755);
-      await mkdir(join(dir, 'wheelhouse'));
-      for (const w of await mesonWheels()) await copyFile(w, join(dir, 'wheelhouse', basename(w)));
-      await writeFile(join(dir, 'pydbg.yaml'), `system_packages: [ninja-build]\npython_packages: [${MESON_PACKAGES.join(', ')}]\nwheelhouse: wheelhouse\n`);
       const r = await pydbg(['run', ...V313, '-C', dir, '--', 'python', '-c', 'import mypkg, mypkg._speedups as s; print(s.__file__)']);
       expect(r.exitCode, r.all).toBe(0);
       expect(r.stdout.trim()).toMatch(new RegExp(`^/opt/python/lib/python3[.]13/site-packages/mypkg/_speedups${SO}$`));

@@ -4,10 +4,10 @@
  * setuptools + wheel offline), cached next to the pool's files. What a team without PyPI access
  * would do with `pip wheel` on a machine that has the sources.
  */
-import { chmod, copyFile, mkdir, mkdtemp, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, cp, mkdir, mkdtemp, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { execa } from 'execa';
 import { homedir, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { pydbg, ROOT } from './helpers.js';
 import { poolFile, unpack, type PoolFile } from './pool.js';
 
@@ -58,27 +58,53 @@ const MESON_DEBS: Array<PoolFile & { name: string; version: string; items: strin
 
 export const MESON_PACKAGES = MESON_DEBS.map((d) => d.name);
 
+/** pytest and what it needs, from Debian's binary packages (trixie). */
+const PYTEST_DEBS: typeof MESON_DEBS = [
+  { path: 'pool/main/p/pytest/python3-pytest_8.3.5-2_all.deb', sha256: 'f933f7b38d1fd2c140684a44fecc7aa23cd6d08364604384c14c4cc21de8f8f9', name: 'pytest', version: '8.3.5', items: ['pytest', '_pytest', 'py.py'], entry: 'pytest=pytest:console_main' },
+  { path: 'pool/main/p/python-pluggy/python3-pluggy_1.5.0-1_all.deb', sha256: 'd762a370c7c54046d991b3caa9095facbee5c54792e306b5f9e32455326f82bc', name: 'pluggy', version: '1.5.0', items: ['pluggy'] },
+  { path: 'pool/main/p/python-iniconfig/python3-iniconfig_1.1.1-2_all.deb', sha256: 'c9226a32a78fa93f9e993a4ed77fcb3ceb23c21b9d75d7ea4dc77cb016ed0d83', name: 'iniconfig', version: '1.1.1', items: ['iniconfig'] },
+  MESON_DEBS[3]!, // packaging
+];
+
+export const PYTEST_PACKAGES = PYTEST_DEBS.map((d) => d.name);
+
+export const pytestWheels = () => debWheels('pytest', PYTEST_DEBS);
+
+/** meson-python, meson, pyproject-metadata and packaging as wheels (debWheels). */
+export const mesonWheels = () => debWheels('meson', MESON_DEBS);
+
 /**
- * Pure-Python wheels of meson-python, meson, pyproject-metadata and packaging, made from the files
- * Debian's packages install (test/fixtures/wheelhouse/deb2wheel.py), cached; returns their paths.
+ * Pure-Python wheels made from the files Debian's packages install
+ * (test/fixtures/wheelhouse/deb2wheel.py), cached per set; returns their paths.
  */
-export async function mesonWheels(): Promise<string[]> {
-  const dir = join(CACHE(), 'meson');
-  const want = (d: (typeof MESON_DEBS)[number]) => `${d.name.replace(/-/g, '_')}-${d.version}-py3-none-any.whl`;
+async function debWheels(set: string, debs: typeof MESON_DEBS): Promise<string[]> {
+  const dir = join(CACHE(), set);
+  const want = (d: (typeof debs)[number]) => `${d.name.replace(/-/g, '_')}-${d.version}-py3-none-any.whl`;
   const have = await readdir(dir).catch(() => [] as string[]);
-  if (MESON_DEBS.every((d) => have.includes(want(d)))) return MESON_DEBS.map((d) => join(dir, want(d)));
+  if (debs.every((d) => have.includes(want(d)))) return debs.map((d) => join(dir, want(d)));
   await mkdir(dir, { recursive: true });
-  const tmp = await mkdtemp(join(tmpdir(), 'pydbg-wheel-meson-'));
+  const tmp = await mkdtemp(join(tmpdir(), `pydbg-wheel-${set}-`));
   try {
-    for (const d of MESON_DEBS) {
+    for (const d of debs) {
       const deb = await poolFile(d);
       const x = join(tmp, d.name);
       await execa('dpkg-deb', ['-x', deb, x]);
       const args = [join(ROOT, 'test', 'fixtures', 'wheelhouse', 'deb2wheel.py'), dir, join(x, 'usr', 'lib', 'python3', 'dist-packages'), d.name, d.version, ...d.items.flatMap((i) => ['--item', i]), ...(d.entry ? ['--entry', d.entry] : [])];
       await execa('python3', args);
     }
-    return MESON_DEBS.map((d) => join(dir, want(d)));
+    return debs.map((d) => join(dir, want(d)));
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }
+}
+
+/** A temporary copy of a project with these wheels in its wheelhouse/ and this pydbg.yaml (the caller removes it). */
+export async function withWheelhouse(project: string, wheels: string[], pydbgYaml: string, prefix: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  await cp(project, dir, { recursive: true });
+  await chmod(dir, 0o755);
+  await mkdir(join(dir, 'wheelhouse'));
+  for (const w of wheels) await copyFile(w, join(dir, 'wheelhouse', basename(w)));
+  await writeFile(join(dir, 'pydbg.yaml'), pydbgYaml);
+  return dir;
 }

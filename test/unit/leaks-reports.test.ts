@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { analyseLeaks, type LeakRun } from '../../src/analyses/leaks.js';
+import { analyseLeaks, analysePytestLeaks, leaks, pytestCommand, type LeakRun } from '../../src/analyses/leaks.js';
 import { groupFindings, type AnalysisReport, type Finding } from '../../src/analyses/types.js';
 import { jsonReport, junitReport, sarifReport, stackLines, textReport } from '../../src/report/writers.js';
 
@@ -191,5 +191,36 @@ describe('RefLeak on a build that counts only gc objects', () => {
     ]);
     const everyObject = analyseLeaks(run([round, round, round, round], { type_source: 'getobjects' }), 'x.py').findings.find((f) => f.kind === 'RefLeak')!;
     expect(everyObject.related).toEqual([]);
+  });
+});
+
+describe('leaks per pytest test', () => {
+  it('pytest ARGS and python -m pytest ARGS are the pytest mode; a script is not', () => {
+    expect(pytestCommand(['pytest', 'tests/', '-q'])).toEqual(['tests/', '-q']);
+    expect(pytestCommand(['python', '-m', 'pytest', '-k', 'search'])).toEqual(['-k', 'search']);
+    expect(pytestCommand(['repro.py'])).toBeUndefined();
+    const plan = leaks.command({ repro: ['pytest', 'tests/'], options: {}, plan: {} as never });
+    expect(plan.argv).toEqual(['python', '/opt/pydbg-run/leakhunt_pytest.py', '/pydbg/out/leaks.json', '4', '2', '2', 'tests/']);
+    expect(plan.crashArgv).toEqual(['python', '-m', 'pytest', 'tests/']);
+  });
+  it('one finding per leaking test, worst first, at the test function; clean and failed tests give none', () => {
+    const leaky = { refs: 2, blocks: 3, types: { list: 2 } };
+    const worse = { refs: 8, blocks: 8, types: { dict: 2 } };
+    const clean = { refs: 0, blocks: 0, types: {} };
+    const f = analysePytestLeaks({
+      mode: 'pytest', rounds_per_test: 4, warmup: 2, iterations: 2, has_refs: true, has_blocks: true, type_source: 'gc', exitstatus: 1,
+      tests: {
+        'tests/test_svc.py::test_leaky': { file: 'tests/test_svc.py', line: 3, rounds: [leaky, leaky, leaky, leaky], error: null },
+        'tests/test_svc.py::test_worse': { file: 'tests/test_svc.py', line: 9, rounds: [worse, worse, worse, worse], error: null },
+        'tests/test_svc.py::test_clean': { file: 'tests/test_svc.py', line: 7, rounds: [clean, clean, clean, clean], error: null },
+        'tests/test_svc.py::test_fails': { file: 'tests/test_svc.py', line: 10, rounds: [], error: 'AssertionError: assert 1 == 2' },
+      },
+    });
+    expect(f.map((x) => x.data.test)).toEqual(['tests/test_svc.py::test_worse', 'tests/test_svc.py::test_leaky']);
+    expect(f[1]).toMatchObject({
+      kind: 'TestLeak',
+      message: 'tests/test_svc.py::test_leaky leaks 1 list per call; total refcount grows by 1 per call; allocated memory blocks grow by 1.50 per call',
+      userFrame: { function: 'test_leaky', file: 'tests/test_svc.py', line: 3 },
+    });
   });
 });
