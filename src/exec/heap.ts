@@ -9,7 +9,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Engine } from '../engine/engine.js';
 import { ExitCode, PydbgError } from '../errors.js';
-import { liveInject } from './live.js';
+import { helperCode, liveInject } from './live.js';
 
 export interface Census {
   /** 'gc': the objects the gc tracks; 'getobjects': every object (trace-refs builds) */
@@ -70,12 +70,8 @@ export interface HeapReport {
   holders: Holders | null;
 }
 
-const HEAP_PY = '/opt/pydbg-run/pydbg_heap.py';
-
-/** The code injected: pydbg's own file, run with its arguments (JSON is valid Python for strings and ints). */
-export function heapCode(args: Array<string | number>): string {
-  return `import runpy; runpy.run_path(${JSON.stringify(HEAP_PY)}, {'PYDBG_HEAP_ARGS': ${JSON.stringify(args)}}, '__pydbg_heap__')`;
-}
+/** The code injected: pydbg's own file, run with its arguments. */
+export const heapCode = (args: Array<string | number>): string => helperCode('pydbg_heap.py', { PYDBG_HEAP_ARGS: args });
 
 /** The PYDBG-HEAP line of the injected code's output. */
 export function parseHeapOutput<T>(output: string): T | null {

@@ -170,7 +170,13 @@ export async function liveStacks(engine: Engine, name: string, signal?: AbortSig
   return report;
 }
 
-const LOCKS_CODE = `import runpy; runpy.run_path(${JSON.stringify(`${HELPERS_MOUNT}/pydbg_locks.py`)}, {}, '__pydbg_locks__')`;
+/** Code for `inject` that runs one of pydbg's helper files in the process, with these globals (JSON is valid Python for strings, numbers and lists). */
+export function helperCode(file: string, globals: Record<string, unknown> = {}): string {
+  const g = Object.entries(globals).map(([k, v]) => `'${k}': ${JSON.stringify(v)}`).join(', ');
+  return `import runpy; runpy.run_path(${JSON.stringify(helper(file))}, {${g}}, '__${file.replace(/\.py$/, '')}__')`;
+}
+
+const LOCKS_CODE = helperCode('pydbg_locks.py');
 
 export interface InjectResult {
   name: string;
