@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { pydbg, requireEngine, requireImages, ROOT } from './helpers.js';
 import { MESON_PACKAGES, mesonWheels, withWheelhouse } from './wheelhouse.js';
+import { LABEL, projectLabelOf } from '../../src/container/labels.js';
 
 const FX = join(ROOT, 'test', 'fixtures', 'projects');
 const V313 = ['--variant', 'debug', '--python', '3.13'];
@@ -135,12 +136,16 @@ describe('layouts on 3.11 nopymalloc', () => {
 describe('meson-python, offline with a wheelhouse', () => {
   it('pyproject.toml (build-backend mesonpy) + meson.build: built by meson-python from the wheelhouse, imported from site-packages', async () => {
     const dir = await withWheelhouse(join(FX, 'meson'), await mesonWheels(), `system_packages: [ninja-build]\npython_packages: [${MESON_PACKAGES.join(', ')}]\nwheelhouse: wheelhouse\n`, 'pydbg-meson-');
+    // a tree no earlier run has built: this run must build it (a warm engine keeps extension builds)
+    await writeFile(join(dir, 'build-nonce.txt'), `${process.pid}-${Date.now()}\n`);
+    const engine = await requireEngine();
     try {
       const r = await pydbg(['run', ...V313, '-C', dir, '--', 'python', '-c', 'import mypkg, mypkg._speedups as s; print(s.__file__)']);
       expect(r.exitCode, r.all).toBe(0);
       expect(r.stdout.trim()).toMatch(new RegExp(`^/opt/python/lib/python3[.]13/site-packages/mypkg/_speedups${SO}$`));
       expect(r.stderr).toContain('building the extension (pyproject)');
     } finally {
+      for (const img of await engine.findImages({ [LABEL.project]: projectLabelOf(dir) })) await engine.removeImage(img.id, { force: true }).catch(() => {});
       await rm(dir, { recursive: true, force: true });
     }
   });
