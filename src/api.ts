@@ -85,6 +85,8 @@ export interface CheckOptions extends ProjectOptions {
   iterations?: number;
   rounds?: number;
   warmup?: number;
+  /** rss: the C allocators to compare (default glibc, jemalloc, tcmalloc) */
+  malloc?: string[];
 }
 
 /** Output collected when no stream is given (the last 16 MiB of each). */
@@ -202,6 +204,7 @@ export async function check(options: CheckOptions, ctx: ApiContext = {}): Promis
     iterations: opt(options.iterations, (n) => v.parseCount(n, 'iterations', 1)),
     rounds: opt(options.rounds, (n) => v.parseCount(n, 'rounds', 1)),
     warmup: opt(options.warmup, (n) => v.parseCount(n, 'warmup', 0)),
+    mallocs: opt(options.malloc, (m) => v.parseAllocators(m.join(','), 'malloc')),
   };
   const { check: checkCmd } = await import('./cli/commands/check.js');
   const out = { stdout: new Collector(), stderr: new Collector() };

@@ -4,6 +4,8 @@
 # refers to.
 #   pydbg run --variant debug --name svc --detach -- python server.py
 #   pydbg heap svc --samples 3 --interval 5
+# Its request handler is also a soak: RSS grows under every allocator, so it is a leak, not fragmentation:
+#   pydbg check rss --iterations 20000 server:handle
 import time
 
 import refleak
@@ -27,5 +29,6 @@ def serve_forever():
         time.sleep(0.01)
 
 
-print("ready", flush=True)
-serve_forever()
+if __name__ == "__main__":
+    print("ready", flush=True)
+    serve_forever()

@@ -1,8 +1,7 @@
 # pydbg leak hunt, attribution (imported by leakhunt.py; CPython 2.7 and 3.x, attribution on 3.x).
 #
-# - site_growth(before, after): tracemalloc's new blocks between two snapshots, per allocation
-#   site: the most recent frame of the traceback in the project (the cwd), else the most recent
-#   frame outside pydbg; blocks allocated by pydbg's own measuring are dropped.
+# - Sites: an allocation site is the most recent frame of a tracemalloc traceback in the project
+#   (the cwd), else the most recent frame outside pydbg; pydbg's own measuring is no site.
 # - Hunter: checkpoints (pydbg_checkpoint.checkpoint) measured per name, and attribute(fn, n): one
 #   extra round with the gc disabled (a new tuple stays tracked until a collection would untrack
 #   it), sys.setprofile noting the extension function each Python line calls, and every new
@@ -10,7 +9,7 @@
 #   repro, one checkpoint block) kept; after the round, an object is "leaked" when its refcount
 #   counts references that no object the gc can see holds (a missing Py_DECREF). They are grouped
 #   by window, type and allocation site, with a sample repr. str/int/bytes are never gc-tracked:
-#   on builds without sys.getobjects() they are not named here (site_growth still counts them).
+#   on builds without sys.getobjects() they are not named here.
 import gc
 import os
 import sys
@@ -74,25 +73,6 @@ class Sites(object):
 def _frames(tb):
     fs = [(f.filename, f.lineno) for f in tb]
     return fs if sys.version_info >= (3, 7) else fs[::-1]  # 3.7+: oldest first
-
-
-def site_growth(before, after, limit=20):
-    """New blocks per site between two snapshots: [{file, line, count, size}] (site 'target': file None)."""
-    sites = Sites(os.getcwd())
-    acc = {}
-    for st in after.compare_to(before, 'traceback'):
-        if not st.count_diff and not st.size_diff:
-            continue
-        s = sites.of(_frames(st.traceback))
-        if s is None:
-            continue
-        a = acc.setdefault(s, [0, 0])
-        a[0] += st.count_diff
-        a[1] += st.size_diff
-    out = [{'file': None if s == 'target' else s[0], 'line': None if s == 'target' else s[1], 'count': c, 'size': b}
-           for s, (c, b) in acc.items() if c > 0]
-    out.sort(key=lambda x: -x['count'])
-    return out[:limit]
 
 
 def extension_callable(fn):

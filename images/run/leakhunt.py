@@ -3,8 +3,7 @@
 # objects per type and RSS. It only measures; pydbg decides what is a leak.
 #   leakhunt.py OUT ROUNDS WARMUP ITERATIONS TARGET [ARGS...]
 #   TARGET: a script (compiled once, run as __main__ each iteration) or module:function (no arguments)
-# On 3.x it also attributes the growth (attribution.py): tracemalloc's new blocks per allocation
-# site in every counted round, and one extra round with the gc off that finds the new objects
+# On 3.x it also attributes the growth (attribution.py): one extra round with the gc off that finds the new objects
 # nobody references but whose refcount says somebody does (leaked), by type and site, and the
 # extension function each Python line called. Checkpoints (checkpoint/pydbg_checkpoint.py, put
 # on sys.path here) are measured per name in every round.
@@ -118,8 +117,9 @@ def main():
         fn = load(target, args)
         hunter.calibrate()
         for r in range(warmup + rounds):
-            # the allocation snapshot first: it is then part of both measurements
-            traced_before = tracemalloc.take_snapshot() if tracemalloc else None
+            # No tracemalloc snapshot per round: holding and comparing one fragments the C heap, which
+            # reads as RSS growth on clean code (an asyncio loop per run: ~50 KB a run); the
+            # attribution round after the counted ones finds where leaked objects come from.
             before = snapshot(tracemalloc)
             sys.stdout = devnull
             hunter.start_round('measure')
@@ -132,14 +132,11 @@ def main():
                 sys.stdout = real_stdout
             after = snapshot(tracemalloc)
             checkpoints = hunter.end_round()
-            sites = attribution.site_growth(traced_before, tracemalloc.take_snapshot()) if tracemalloc else None
             if r < warmup:
                 if r == warmup - 1:
                     hunter.calibrate()
                 continue
             delta = {'types': {}, 'checkpoints': checkpoints}
-            if sites is not None:
-                delta['sites'] = sites
             for key in ('refs', 'blocks', 'traced_bytes', 'traced_blocks', 'rss'):
                 if before.get(key) is not None and after.get(key) is not None:
                     delta[key] = after[key] - before[key]
@@ -152,7 +149,6 @@ def main():
             print('pydbg leaks: round %d/%d: refs %+d, blocks %+d, rss %+d' % (
                 r - warmup + 1, rounds, delta.get('refs', 0), delta.get('blocks', delta.get('traced_blocks', 0)),
                 delta.get('rss', 0)), file=sys.stderr)
-            del traced_before
         if tracemalloc is not None:
             n = min(iterations, 200 if ':' in target and not os.path.exists(target) else 3)
             sys.stdout = devnull

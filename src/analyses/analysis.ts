@@ -7,6 +7,7 @@ import type { VariantPlan } from '../project/plan.js';
 import type { RunResult } from '../exec/types.js';
 import { signalOf } from '../exec/crash.js';
 import type { AnalysisReport } from './types.js';
+import type { Allocator } from '../catalogue/allocators.js';
 
 /** Why an analysis cannot run on a build, and what would work instead. */
 export interface Refusal {
@@ -18,6 +19,10 @@ export interface CheckOptions {
   iterations?: number;
   rounds?: number;
   warmup?: number;
+  /** rss: the C allocators to compare */
+  mallocs?: Allocator[];
+  /** leaks: run memcheck on the same repro when memory grows but refcounts do not (default true) */
+  followUp?: boolean;
 }
 
 export interface CommandContext {
@@ -35,6 +40,8 @@ export interface CommandPlan {
   notes: string[];
   /** the names of the files the tool writes into the output directory (OUT_MOUNT) */
   outputs: RegExp[];
+  /** Debian packages the run's image needs besides the project's */
+  packages?: string[];
 }
 
 export interface ParseContext {

@@ -214,6 +214,50 @@ export function memcheckCommand(run: Pick<LeakRun, 'target'>, python?: string, a
   return `pydbg check memcheck${v} ${[run.target, ...args].join(' ')}`;
 }
 
+/** Calls of module:function in the memcheck follow-up (Valgrind runs the repro ~50× slower). */
+export const FOLLOW_UP_CALLS = 100;
+const FOLLOW_UP_PROGRAM = 'import importlib,sys; f=getattr(importlib.import_module(sys.argv[1]), sys.argv[2]); [f() for _ in range(int(sys.argv[3]))]';
+
+/** The repro a memcheck follow-up runs: module:function FOLLOW_UP_CALLS times (names as argv), or the script once. */
+export function followUpRepro(repro: readonly string[]): { repro: string[]; calls: number; unit: 'call' | 'run' } {
+  const [target, ...args] = repro;
+  const t = leakTarget(target!);
+  if (t.kind === 'script') return { repro: [t.path, ...args], calls: 1, unit: 'run' };
+  return { repro: ['python', '-c', FOLLOW_UP_PROGRAM, t.module, t.fn, String(FOLLOW_UP_CALLS)], calls: FOLLOW_UP_CALLS, unit: 'call' };
+}
+
+/**
+ * Pure: fold what the memcheck follow-up found into the memory-only finding: its definitely-lost
+ * blocks in the user's code, per call (or run), at their allocation site; or why it found none.
+ */
+export function foldFollowUp(f: Finding, mem: { userFindings: Finding[]; status: string; partialReason?: string } | { error: string }, calls: number, unit: 'call' | 'run', reportPath?: string): 'confirmed' | 'unconfirmed' | 'not run' {
+  if ('error' in mem) {
+    f.related.push({ message: `memcheck follow-up could not run: ${mem.error}`, frames: [] });
+    return 'not run';
+  }
+  const lost = mem.userFindings.filter((x) => x.kind === 'Leak_DefinitelyLost' && x.userFrame);
+  if (!lost.length) {
+    const partial = mem.status === 'partial' ? ` (${mem.partialReason})` : '';
+    f.related.push({ message: `memcheck follow-up (${calls} ${unit}${calls === 1 ? '' : 's'}): no definitely lost block in your code${partial}${reportPath ? `; report: ${reportPath}` : ''}`, frames: [] });
+    if (mem.status === 'partial') return 'not run';
+    // nothing Python holds and nothing lost in C: the allocator keeps pages (caches, fragmentation)
+    f.severity = 'note';
+    f.message = `${f.message.replace(/: not from Python's allocators \(a C malloc leak\? run 'pydbg check memcheck'\)$/, '')}, but no Python object, reference or block explains it and memcheck found no block lost in your code: allocator caches or fragmentation, not a leak of yours ('pydbg check rss' compares allocators)`;
+    return 'unconfirmed';
+  }
+  const per = (b: number) => {
+    const x = b / calls;
+    return Math.abs(x - Math.round(x)) < 0.05 ? Math.round(x).toLocaleString('en-US') : x.toFixed(1);
+  };
+  const parts = lost.map((x) => `${per(Number(x.data.leakedBytes ?? 0))} bytes definitely lost per ${unit} at ${x.userFrame!.file}:${x.userFrame!.line}${x.userFrame!.function ? ` in ${x.userFrame!.function}()` : ''}`);
+  f.message = `${f.message.replace(/: not from Python's allocators \(a C malloc leak\? run 'pydbg check memcheck'\)$/, '')}; memcheck: ${parts.join('; ')}`;
+  f.userFrame = lost[0]!.userFrame;
+  f.frames = lost[0]!.frames;
+  f.data.followUpBytesPerIteration = +(Number(lost[0]!.data.leakedBytes ?? 0) / calls).toFixed(3);
+  f.related = [...lost.map((x) => ({ message: `memcheck: ${x.message}`, frames: x.frames })), ...(reportPath ? [{ message: `memcheck follow-up report: ${reportPath}`, frames: [] }] : [])];
+  return 'confirmed';
+}
+
 /** `pytest ARGS` or `python -m pytest ARGS` (also `pytest` given as python's path): the pytest arguments. */
 export function pytestCommand(repro: readonly string[]): string[] | undefined {
   if (repro[0] === 'pytest' || repro[0] === 'py.test') return repro.slice(1);

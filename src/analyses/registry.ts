@@ -7,9 +7,10 @@ import { massif } from './massif.js';
 import { memcheck } from './memcheck.js';
 import { pymallocDebug } from './pymalloc-debug.js';
 import { pymallocStats } from './pymalloc-stats.js';
+import { rss } from './rss.js';
 import { asan, ubsan } from './sanitizers.js';
 
-export const ANALYSES: readonly Analysis[] = [memcheck, leaks, massif, pymallocStats, pymallocDebug, asan, ubsan];
+export const ANALYSES: readonly Analysis[] = [memcheck, leaks, massif, pymallocStats, pymallocDebug, asan, ubsan, rss];
 
 export const ANALYSIS_NAMES: readonly string[] = ANALYSES.map((a) => a.name);
 

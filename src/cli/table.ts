@@ -99,7 +99,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'coreFile', flags: '--core <file>', description: "read the stacks from a core file written by 'pydbg core' (in a container of the image it came from) instead of a running program", parse: path, on: ['stacks'] },
   {
     key: 'malloc', flags: '--malloc <allocator>', description: "the C allocator the run's processes use: Debian's jemalloc or tcmalloc is installed into the run's image and preloaded (LD_PRELOAD); glibc is the default",
-    choices: ['glibc', 'jemalloc', 'tcmalloc'], on: ['run', 'shell'],
+    choices: v.ALLOCATOR_NAMES, on: ['run', 'shell'],
   },
   { key: 'samples', flags: '--samples <n>', description: 'heap: censuses to take', default: '3', parse: (r, f) => v.parseCount(r, f, 1), on: ['heap'] },
   { key: 'interval', flags: '--interval <seconds>', description: 'heap: seconds between censuses', default: '10', parse: (r, f) => v.parseSeconds(r, f), on: ['heap'] },
@@ -110,9 +110,11 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'out', flags: '--out <dir>', description: 'where the report and the raw tool output go (default: under ~/.cache/pydbg/reports)', parse: path, on: ['check'] },
   { key: 'sarif', flags: '--sarif <file>', description: 'also write SARIF 2.1.0 (GitHub code scanning)', parse: path, on: ['check'] },
   { key: 'junit', flags: '--junit <file>', description: 'also write JUnit XML (one test case per finding)', parse: path, on: ['check'] },
-  { key: 'iterations', flags: '--iterations <n>', description: 'leaks: calls (module:function) or runs (script) per round', parse: (r, f) => v.parseCount(r, f, 1), on: ['check'] },
-  { key: 'rounds', flags: '--rounds <n>', description: 'leaks: counted rounds (every one must leak)', default: '4', parse: (r, f) => v.parseCount(r, f, 1), on: ['check'] },
-  { key: 'warmup', flags: '--warmup <n>', description: 'leaks: warm-up rounds, not counted', default: '2', parse: (r, f) => v.parseCount(r, f, 0), on: ['check'] },
+  { key: 'iterations', flags: '--iterations <n>', description: 'leaks, rss: calls (module:function) or runs (script) per round (default: leaks 1000 calls or 20 runs; rss 1)', parse: (r, f) => v.parseCount(r, f, 1), on: ['check'] },
+  { key: 'rounds', flags: '--rounds <n>', description: 'leaks: counted rounds, every one must leak (default 4); rss: counted rounds per allocator (default 20)', parse: (r, f) => v.parseCount(r, f, 1), on: ['check'] },
+  { key: 'warmup', flags: '--warmup <n>', description: 'leaks, rss: warm-up rounds, not counted (default: leaks 2, rss 3)', parse: (r, f) => v.parseCount(r, f, 0), on: ['check'] },
+  { key: 'followUp', flags: '--no-follow-up', description: 'leaks: when memory grows but refcounts do not, do not run memcheck on the same repro (it runs by default)', on: ['check'] },
+  { key: 'mallocs', flags: '--malloc <list>', description: 'rss: the C allocators to compare, comma-separated (default glibc,jemalloc,tcmalloc: Debian\'s libraries, preloaded)', parse: (r, f) => v.parseAllocators(r, f), on: ['check'] },
 
   // ---- shared by several families
   {
@@ -184,7 +186,7 @@ export const COMMANDS: readonly CommandSpec[] = [
       { syntax: '<analysis>', description: v.ANALYSIS_NAMES.join(' | '), parse: v.parseAnalysis },
       { syntax: '[repro...]', description: 'the repro: a script and its arguments (leaks: also module:function); put arguments that start with - after --' },
     ],
-    examples: ['pydbg check memcheck repro.py', 'pydbg check leaks refleak:search --iterations 200', 'pydbg check asan repro.py --json-out report.json --sarif report.sarif', 'pydbg check memcheck --repro crash --json'],
+    examples: ['pydbg check memcheck repro.py', 'pydbg check leaks refleak:search --iterations 200', 'pydbg check asan repro.py --json-out report.json --sarif report.sarif', 'pydbg check memcheck --repro crash --json', 'pydbg check rss --malloc glibc,jemalloc soak.py'],
   },
   {
     id: 'shell', description: 'an interactive shell in the same environment as pydbg run', engine: true,

@@ -151,7 +151,7 @@ export function parseJsonSwitch(v: string | boolean | undefined, flag = '--json'
 }
 
 /** Kept equal to src/analyses/registry.ts ANALYSIS_NAMES (a unit test checks): parsing does not load the analyses. */
-export const ANALYSIS_NAMES = ['memcheck', 'leaks', 'massif', 'pymalloc-stats', 'pymalloc-debug', 'asan', 'ubsan'] as const;
+export const ANALYSIS_NAMES = ['memcheck', 'leaks', 'massif', 'pymalloc-stats', 'pymalloc-debug', 'asan', 'ubsan', 'rss'] as const;
 
 /** An analysis name: `pydbg check ANALYSIS`, api.ts check(). */
 export function parseAnalysis(name: string): string {
@@ -174,4 +174,19 @@ export function parseCode(s: string, flag: string): string {
   if (s.trim() === '') throw usageError(`${flag} needs Python code, not an empty string`, `e.g. ${flag} 'import gc; print(len(gc.garbage))'`);
   if (s.includes('\0')) throw usageError(`${flag}: the code contains a NUL character`, 'a NUL cannot be passed to the process; write it as \\x00 in a string literal');
   return s;
+}
+
+/** Kept equal to src/catalogue/allocators.ts ALLOCATORS (a unit test checks). */
+export const ALLOCATOR_NAMES = ['glibc', 'jemalloc', 'tcmalloc'] as const;
+
+/** `check rss --malloc LIST`: known allocators, comma-separated, none twice. */
+export function parseAllocators(raw: string, flag = '--malloc'): Array<(typeof ALLOCATOR_NAMES)[number]> {
+  const names = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  if (names.length === 0) throw usageError(`${flag} needs at least one allocator`, `e.g. ${flag} ${ALLOCATOR_NAMES.join(',')}`);
+  for (const n of names) {
+    if (!(ALLOCATOR_NAMES as readonly string[]).includes(n)) throw usageError(`${flag}: unknown allocator ${show(n)}${didYouMean(n, ALLOCATOR_NAMES)}`, `allocators: ${ALLOCATOR_NAMES.join(', ')}`);
+  }
+  const dup = names.find((n, i) => names.indexOf(n) !== i);
+  if (dup) throw usageError(`${flag}: ${dup} is listed twice`, `e.g. ${flag} ${ALLOCATOR_NAMES.join(',')}`);
+  return names as Array<(typeof ALLOCATOR_NAMES)[number]>;
 }

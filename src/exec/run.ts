@@ -79,7 +79,8 @@ async function runInVariant(project: ResolvedProject, target: Target, req: RunRe
   const { plan, ext } = target;
   // --malloc jemalloc|tcmalloc: Debian's library in the derived image, preloaded (the user's -e wins)
   const alloc = allocatorSetup(req.malloc ?? 'glibc', plan.arch);
-  const config = alloc.packages.length ? { ...project.config, system_packages: [...(project.config.system_packages ?? []), ...alloc.packages] } : project.config;
+  const extra = [...alloc.packages, ...(req.extraPackages ?? [])].filter((p) => !(project.config.system_packages ?? []).includes(p));
+  const config = extra.length ? { ...project.config, system_packages: [...(project.config.system_packages ?? []), ...new Set(extra)] } : project.config;
   if (req.malloc && req.malloc !== 'glibc') req = { ...req, env: { ...alloc.env, ...(req.env ?? {}) } };
   const runtime = await ensureRuntime(engine, plan, variant, config, project.dir, io);
   const started = Date.now();

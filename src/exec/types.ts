@@ -32,6 +32,8 @@ export interface RunRequest {
   /** analyses: more mounts (an output directory) and environment */
   extraMounts?: Array<{ source: string; target: string; readOnly?: boolean }>;
   extraEnv?: Record<string, string>;
+  /** analyses: Debian packages the run's image needs (check rss: the allocators' libraries) */
+  extraPackages?: string[];
   /** what to re-run under gdb when the command crashes (default: the command itself) */
   crashArgv?: string[];
   /** a named run: the container's name (and io.pydbg.name), SYS_PTRACE for `pydbg stacks/core/inject` */

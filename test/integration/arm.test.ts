@@ -4,7 +4,7 @@
  * Needs binfmt_misc handlers for aarch64 and arm with the F flag (.ci/run registers them); a
  * missing handler fails these tests with pydbg's own error, never a skip.
  */
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -111,6 +111,27 @@ describe('running under QEMU', () => {
     expect(r.exitCode).toBe(20);
     const report = JSON.parse(r.stdout) as AnalysisReport;
     expect(report.userFindings.map((f) => f.message).join('\n')).toMatch(/1 list per call/);
+  });
+  it('a named arm64 run: stacks, heap, inject and core refuse with the reason and the alternative (--gdb); stop removes it', async () => {
+    const name = `pydbg-arm-live-${process.pid}`;
+    const dir = await mkdtemp(join(tmpdir(), 'pydbg-arm-live-'));
+    try {
+      const started = await pydbg(['run', '-q', '--arch', 'arm64', '--variant', 'debug', '-C', dir, '--name', name, '--detach', '--', 'python', '-c', 'import time; time.sleep(600)']);
+      expect(started.exitCode, started.all).toBe(0);
+      for (const cmd of [['stacks', name], ['heap', name, '--samples', '1'], ['inject', name, '-c', 'print(1)'], ['core', name]]) {
+        const r = await pydbg(cmd);
+        expect(r.exitCode, `${cmd[0]}: ${r.all}`).toBe(2);
+        expect(r.stderr).toContain('runs arm64 under QEMU user emulation on this amd64 engine');
+        expect(r.stderr).toContain('--gdb');
+        expect(r.stderr).not.toMatch(/ptrace|Traceback/);
+      }
+    } finally {
+      const stopped = await pydbg(['stop', name]);
+      expect(stopped.exitCode, stopped.all).toBe(0);
+      const left = await execa('docker', ['ps', '-a', '-q', '--filter', `label=io.pydbg.name=${name}`]);
+      expect(left.stdout.trim()).toBe('');
+      await rm(dir, { recursive: true, force: true });
+    }
   });
   it('memcheck on armv7 (nopymalloc) finds the definite leak at leak.c:7', async () => {
     const r = await pydbg(['check', 'memcheck', '--arch', 'armv7', '-C', join(EX, 'leak'), 'repro.py', '--json', '-']);

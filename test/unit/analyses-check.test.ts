@@ -6,26 +6,18 @@ import { existsSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { check, type CheckDeps, type CheckInput } from '../../src/analyses/check.js';
 import { OUT_MOUNT } from '../../src/container/layout.js';
-import type { Engine } from '../../src/engine/engine.js';
 import { ExitCode, PydbgError } from '../../src/errors.js';
-import type { RunIO, RunRequest, RunResult } from '../../src/exec/types.js';
+import type { RunRequest, RunResult } from '../../src/exec/types.js';
 import type { ResolvedProject } from '../../src/project/project.js';
+import { offlineIO } from './check-io.js';
 
 const XML = readFileSync(new URL('../fixtures/memcheck-oob-3.13.xml', import.meta.url), 'utf8');
 const CLEAN_XML = '<?xml version="1.0"?>\n<valgrindoutput>\n<protocolversion>4</protocolversion>\n</valgrindoutput>\n';
 
-const io = (): RunIO => ({
-  // any engine use fails the test: check itself never talks to the engine
-  engine: new Proxy({}, { get: (_t, p) => { throw new Error(`engine.${String(p)} called`); } }) as Engine,
-  progress: { log: vi.fn(), phase: vi.fn(), event: vi.fn(), output: vi.fn() },
-  signal: new AbortController().signal,
-  stdout: new PassThrough(),
-  stderr: new PassThrough(),
-});
+const io = offlineIO;
 
 interface Call { project: ResolvedProject; req: RunRequest; stageMode: number; mountMode: number; mountUid: number }
 

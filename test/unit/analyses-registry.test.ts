@@ -5,7 +5,7 @@ import { planVariant } from '../../src/project/plan.js';
 
 describe('the analysis registry', () => {
   it('lists the seven analyses in help order', () => {
-    expect(ANALYSIS_NAMES).toEqual(['memcheck', 'leaks', 'massif', 'pymalloc-stats', 'pymalloc-debug', 'asan', 'ubsan']);
+    expect(ANALYSIS_NAMES).toEqual(['memcheck', 'leaks', 'massif', 'pymalloc-stats', 'pymalloc-debug', 'asan', 'ubsan', 'rss']);
     expect(analysisByName('massif').name).toBe('massif');
     expect(findAnalysis('nope')).toBeUndefined();
   });

@@ -6,7 +6,7 @@ import { ExitCode, PydbgError } from '../../src/errors.js';
 const GiB = 1024 ** 3;
 const BUILD_DEFAULTS = { variant: 'debug', python: '3.13', pip: 'offline' };
 const PROJECT_DEFAULTS = { project: '.', memory: 8 * GiB };
-const CHECK_DEFAULTS = { ...PROJECT_DEFAULTS, rounds: 4, warmup: 2 };
+const CHECK_DEFAULTS = { ...PROJECT_DEFAULTS, followUp: true };
 
 // argv → { command, args, options }: every command, its defaults, and every option at least once
 const CASES: Array<[string, string[], { command: string[]; args?: Record<string, unknown>; options: Record<string, unknown> }]> = [
@@ -69,18 +69,19 @@ const CASES: Array<[string, string[], { command: string[]; args?: Record<string,
     'check, every option',
     ['check', 'leaks', 'refleak:search', '--variant', 'debug', '--python', '3.13', '-C', 'ex', '--out', 'rep', '--json', '--json-out', 'r.json', '--sarif', 'r.sarif',
       '--junit', 'r.xml', '--iterations', '200', '--rounds', '6', '--warmup', '0', '--memory', '2g', '--cpus', '2', '--user', 'nobody', '-e', 'PYTHONMALLOC=malloc',
-      '--timeout', '600', '--build', '--build-mode', 'cross', '-q'],
+      '--timeout', '600', '--build', '--build-mode', 'cross', '-q', '--no-follow-up'],
     {
       command: ['check'], args: { analysis: 'leaks', repro: ['refleak:search'] },
       options: {
         variant: 'debug', python: '3.13', project: 'ex', out: 'rep', json: true, jsonOut: 'r.json', sarif: 'r.sarif', junit: 'r.xml', iterations: 200, rounds: 6, warmup: 0,
-        memory: 2 * GiB, cpus: 2e9, user: 'nobody', env: { PYTHONMALLOC: 'malloc' }, timeout: 600, build: true, buildMode: 'cross', quiet: true,
+        memory: 2 * GiB, cpus: 2e9, user: 'nobody', env: { PYTHONMALLOC: 'malloc' }, timeout: 600, build: true, buildMode: 'cross', quiet: true, followUp: false,
       },
     },
   ],
   ['check --json before the repro (a switch: repro.py is the repro)', ['check', 'leaks', '--json', 'repro.py'], { command: ['check'], args: { analysis: 'leaks', repro: ['repro.py'] }, options: { ...CHECK_DEFAULTS, json: true } }],
   ['check --json - after the repro', ['check', 'memcheck', 'repro.py', '--json', '-'], { command: ['check'], args: { analysis: 'memcheck', repro: ['repro.py'] }, options: { ...CHECK_DEFAULTS, json: true } }],
   ['check: repro arguments after --', ['check', 'memcheck', '--', 'repro.py', '--n', '3'], { command: ['check'], args: { analysis: 'memcheck', repro: ['repro.py', '--n', '3'] }, options: CHECK_DEFAULTS }],
+  ['check rss --malloc LIST', ['check', 'rss', '--malloc', 'glibc,tcmalloc', 'soak.py'], { command: ['check'], args: { analysis: 'rss', repro: ['soak.py'] }, options: { ...CHECK_DEFAULTS, mallocs: ['glibc', 'tcmalloc'] } }],
   ['check --repro', ['check', 'asan', '--repro', 'crash'], { command: ['check'], args: { analysis: 'asan', repro: [] }, options: { ...CHECK_DEFAULTS, reproName: 'crash' } }],
   // live programs
   ['run --name --detach', ['run', '--name', 'svc', '--detach', '--', 'python', 'server.py'], { command: ['run'], args: { command: ['python', 'server.py'] }, options: { ...PROJECT_DEFAULTS, name: 'svc', detach: true } }],

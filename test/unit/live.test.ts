@@ -10,7 +10,7 @@ import { Readable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { parseCLI } from '../../src/cli/parse.js';
 import { run } from '../../src/cli/commands/run.js';
-import { core, formatDuration, formatPs, inject, ps, stacks, stop } from '../../src/cli/commands/live.js';
+import { core, formatDuration, formatPs, heap, inject, ps, stacks, stop } from '../../src/cli/commands/live.js';
 import { LABEL } from '../../src/container/labels.js';
 import { INJECT_CODE_ENV, parseInjectOutput, parseLiveLine } from '../../src/container/protocol.js';
 import { DockerEngine } from '../../src/engine/docker.js';
@@ -320,12 +320,21 @@ describe('live programs on a fake engine', () => {
     await expect(stacks(opts(['stacks']), testDeps(fake).deps)).rejects.toThrow(/give a NAME or --core FILE/);
   });
 
-  it('a run emulated under QEMU (arm64 on an amd64 engine) is refused: gdb cannot attach there', async () => {
+  it('a run emulated under QEMU (arm64 on an amd64 engine) is refused by stacks, heap, inject and core: gdb cannot attach there', async () => {
     const armImage = fake.addImage({ tags: ['pydbg/cpython:3.13.5-debug-arm64'], architecture: 'arm64' });
     await fake.startContainer({ image: armImage, cmd: ['python'], name: 'arm', labels: { [LABEL.name]: 'arm', [LABEL.arch]: 'arm64' } });
-    const e = (await stacks(opts(['stacks', 'arm']), testDeps(fake).deps).catch((x: unknown) => x)) as PydbgError;
-    expect(e.exitCode).toBe(ExitCode.USAGE);
-    expect(e.message).toContain('runs arm64 under QEMU user emulation on this amd64 engine');
+    const attempts: Array<[string, () => Promise<unknown>]> = [
+      ['stacks', () => stacks(opts(['stacks', 'arm']), testDeps(fake).deps)],
+      ['heap', () => heap(opts(['heap', 'arm', '--samples', '1']), testDeps(fake).deps)],
+      ['inject', () => inject(opts(['inject', 'arm', '-c', 'print(1)']), testDeps(fake).deps)],
+      ['core', () => core(opts(['core', 'arm']), testDeps(fake).deps)],
+    ];
+    for (const [what, attempt] of attempts) {
+      const e = (await attempt().catch((x: unknown) => x)) as PydbgError;
+      expect(e.exitCode, what).toBe(ExitCode.USAGE);
+      expect(e.message, what).toContain('runs arm64 under QEMU user emulation on this amd64 engine');
+      expect(e.hint, what).toContain('--gdb');
+    }
     expect(fake.execs).toHaveLength(0);
   });
 

@@ -6,6 +6,7 @@
 import { writeFile } from 'node:fs/promises';
 import { check as runCheck, type CheckInput } from '../../analyses/check.js';
 import type { RunIO } from '../../exec/types.js';
+import type { Allocator } from '../../catalogue/allocators.js';
 import { jsonReport, junitReport, sarifReport, textReport } from '../../report/writers.js';
 import { lazyEngine, resolveIn, type CommandResult, type Deps } from '../deps.js';
 import { baseRequest, projectInput, type ProjectOpts } from './run.js';
@@ -22,6 +23,8 @@ export interface CheckOpts extends ProjectOpts {
   iterations?: number;
   rounds?: number;
   warmup?: number;
+  mallocs?: Allocator[];
+  followUp?: boolean;
 }
 
 export function checkInput(o: CheckOpts, deps: Pick<Deps, 'cwd'>): CheckInput {
@@ -31,7 +34,7 @@ export function checkInput(o: CheckOpts, deps: Pick<Deps, 'cwd'>): CheckInput {
     repro: o.repro ?? [],
     reproName: o.reproName,
     out: resolveIn(deps, o.out),
-    options: { iterations: o.iterations, rounds: o.rounds, warmup: o.warmup },
+    options: { iterations: o.iterations, rounds: o.rounds, warmup: o.warmup, ...(o.mallocs ? { mallocs: o.mallocs } : {}), ...(o.followUp === false ? { followUp: false } : {}) },
     run: baseRequest(o),
   };
 }
