@@ -95,6 +95,8 @@ export async function execute(argv: readonly string[], io: MainIO): Promise<numb
 }
 
 function report(e: unknown, stderr: NodeJS.WritableStream): number {
+  // an abortable wait (timers/promises, events.once) rejects with an AbortError carrying the reason
+  if (e instanceof Error && e.name === 'AbortError' && e.cause instanceof PydbgError) e = e.cause;
   if (e instanceof PydbgError) {
     stderr.write(formatError(e));
     if (e instanceof CliUsageError && e.help) stderr.write(`\n${e.help}`);

@@ -6,7 +6,7 @@
  * (refleak service, deadlock, uncollectable cycles) on 3.13 debug and, as a second version, 2.7.
  */
 import { execa } from 'execa';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -150,13 +150,33 @@ describe('live programs', () => {
     expect(s.stdout).toMatch(/worker_loop at \/src\/server\.py:\d+/);
   });
 
-  it('stop removes it: nothing left behind', async () => {
+  it('Ctrl-C during heap (between censuses): exit 130, the program keeps running, nothing of pydbg left in it', async () => {
+    const p = execa(process.execPath, [join(ROOT, 'bin', 'pydbg.js'), 'heap', NAME, '--samples', '3', '--interval', '30'], { reject: false, env: env() });
+    await new Promise((r) => setTimeout(r, 6000)); // the first census is taken; it waits for the second
+    p.kill('SIGINT');
+    const r = await p;
+    expect(r.exitCode, `${r.stdout}\n${r.stderr}`).toBe(130);
+    const ps = JSON.parse((await run(['ps', '--json'])).stdout) as Array<{ name: string; state: string }>;
+    expect(ps.find((x) => x.name === NAME)?.state).toBe('running');
+    const { stdout: tmp } = await execa('docker', ['exec', NAME, 'sh', '-c', 'ls -a /tmp']);
+    expect(tmp).not.toMatch(/pydbg-/);
+    expect(await containersNamed(NAME)).toHaveLength(1);
+  });
+
+  it('stop removes it: nothing left behind; stacks --core still reads the core of the program that is gone', async () => {
     const r = await run(['stop', NAME]);
     expect(r.exitCode, r.all).toBe(0);
     expect(r.stdout).toContain(`stopped and removed ${NAME}`);
     expect(await containersNamed(NAME)).toEqual([]);
     const again = await run(['stacks', NAME]);
     expect(again.exitCode).toBe(8);
+    const cores = (await readdir(join(home, 'cores'))).filter((f) => f.endsWith('.core'));
+    expect(cores).toHaveLength(1);
+    const s = await run(['stacks', '--core', join(home, 'cores', cores[0]!)]);
+    expect(s.exitCode, s.all).toBe(0);
+    expect(s.stdout).toMatch(/serve_forever at \/src\/server\.py:\d+/);
+    const left = (await execa('docker', ['ps', '-a', '-q', '--filter', 'label=io.pydbg.kind'])).stdout.split('\n').filter(Boolean);
+    for (const id of left) expect((await execa('docker', ['inspect', '--format', '{{index .Config.Labels "io.pydbg.name"}}', id])).stdout).not.toBe(NAME);
   });
 });
 

@@ -87,6 +87,11 @@ describe('execute: argv → output and exit code', () => {
     const u = io(broken);
     expect(await execute(['env', 'list'], u.m)).toBe(1);
     expect(u.stderr.text()).toMatch(/^pydbg: internal error: TypeError: boom/);
+    // an abortable wait (heap's interval) rejects with an AbortError whose cause is the interruption
+    const aborted = Object.assign(new Error('The operation was aborted', { cause: new PydbgError(130, 'interrupted', { hint: 'stopped by the user' }) }), { name: 'AbortError' });
+    const a = io({ ping: () => Promise.reject(aborted) } as unknown as Engine);
+    expect(await execute(['env', 'list'], a.m)).toBe(130);
+    expect(a.stderr.text()).toBe('pydbg: error: interrupted\n  hint: stopped by the user\n');
   });
   it('run --json - (the old spelling) prints the result on stdout; the exit code is the command\'s', async () => {
     const fake = new FakeEngine();
