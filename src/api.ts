@@ -87,6 +87,8 @@ export interface CheckOptions extends ProjectOptions {
   warmup?: number;
   /** rss: the C allocators to compare (default glibc, jemalloc, tcmalloc) */
   malloc?: string[];
+  /** leaks: false skips the memcheck follow-up on memory-only growth */
+  followUp?: boolean;
 }
 
 /** Output collected when no stream is given (the last 16 MiB of each). */
@@ -205,6 +207,7 @@ export async function check(options: CheckOptions, ctx: ApiContext = {}): Promis
     rounds: opt(options.rounds, (n) => v.parseCount(n, 'rounds', 1)),
     warmup: opt(options.warmup, (n) => v.parseCount(n, 'warmup', 0)),
     mallocs: opt(options.malloc, (m) => v.parseAllocators(m.join(','), 'malloc')),
+    followUp: options.followUp,
   };
   const { check: checkCmd } = await import('./cli/commands/check.js');
   const out = { stdout: new Collector(), stderr: new Collector() };

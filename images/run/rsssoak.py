@@ -12,6 +12,7 @@ from __future__ import print_function
 import gc
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -99,14 +100,21 @@ def main():
                 one = json.load(f)
             os.remove(part)
         except (IOError, OSError, ValueError):
-            one = {'allocator': name, 'library': lib or None, 'preloaded': False, 'warmup': int(warmup), 'rounds': [], 'seconds': 0.0,
-                   'error': 'the soak under %s exited with code %d before writing its readings' % (name, code)}
+            one = {'allocator': name, 'library': lib or None, 'preloaded': False, 'warmup': int(warmup), 'rounds': [], 'seconds': 0.0, 'error': None}
+        if code < 0:  # killed by a signal: say which, keeping the rounds measured before it
+            names = dict((getattr(signal, n), n) for n in dir(signal) if n.startswith('SIG') and not n.startswith('SIG_'))
+            one['error'] = 'the soak under %s was killed by %s (pydbg run --malloc %s reproduces it)' % (
+                name, names.get(-code, 'signal %d' % -code), name)
+        elif code != 0 and not one.get('error'):
+            one['error'] = 'the soak under %s exited with code %d' % (name, code)
         one['exitCode'] = code
         result['allocators'].append(one)
         if code != 0:
-            status = 128 - code if code < 0 else code  # killed by a signal: the shell's way
-    with open(out, 'w') as f:
-        json.dump(result, f)
+            status = 1  # the soak's failure is in the report; not a crash of this driver for pydbg to re-run
+        # after each allocator: a timeout during the next one keeps what was measured
+        with open(out + '.tmp', 'w') as f:
+            json.dump(result, f)
+        os.rename(out + '.tmp', out)
     sys.exit(status)
 
 

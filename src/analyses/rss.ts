@@ -113,7 +113,16 @@ export function analyseRss(run: RssRun, repro: string | null): { verdict: RssVer
     const refs = ts.every((t) => t.refsSlope !== null) ? Math.max(...ts.map((t) => t.refsSlope!)) : null;
     return `live gc objects ${objs >= 0.5 ? `+${Math.round(objs)}` : 'steady'} per round${refs !== null ? `, total refcount ${refs >= 0.5 ? `+${Math.round(refs)}` : 'steady'}` : ''}`;
   };
-  if (growing.length === 0) return { verdict: 'flat', trends, findings: [] };
+  if (trends.length === 0) return { verdict: 'inconclusive', trends, findings: [] }; // nothing measured: the report is partial
+  // live objects (or references) growing under every allocator: a leak, whatever RSS says
+  const liveGrows = trends.every((t) => t.objectsSlope >= 0.5 || (t.refsSlope ?? 0) >= 0.5);
+  if (growing.length === 0) {
+    if (!liveGrows) return { verdict: 'flat', trends, findings: [] };
+    return {
+      verdict: 'inconclusive', trends,
+      findings: [finding('RSSGrowth', `RSS stays flat, but ${live(trends)} under every allocator: a leak too small for RSS to show yet; 'pydbg check leaks ${run.target}' names it`, 'warning', [])],
+    };
+  }
   if (flat.length === 0) {
     if (trends.length === 1) {
       const t = trends[0]!;
@@ -124,7 +133,7 @@ export function analyseRss(run: RssRun, repro: string | null): { verdict: RssVer
     }
     return {
       verdict: 'leak', trends,
-      findings: [finding('RSSLeak', `RSS grows under every allocator (${trends.map(perRound).join(', ')}): a leak, not fragmentation; ${live(trends)}`, 'error', [
+      findings: [finding('RSSLeak', `RSS grows under every allocator${trends.length < run.allocators.length ? ' measured' : ''} (${trends.map(perRound).join(', ')}): a leak, not fragmentation; ${live(trends)}`, 'error', [
         `memory something still holds: 'pydbg check leaks ${run.target}' names leaking Python objects, 'pydbg check memcheck ${run.target}' C blocks never freed`,
       ])],
     };
@@ -137,10 +146,17 @@ export function analyseRss(run: RssRun, repro: string | null): { verdict: RssVer
       findings: [finding('RSSGrowth', `RSS grows under ${growing.map(perRound).join(', ')}, and less under ${flat.map(perRound).join(', ')}: not clear enough to call; more rounds (--rounds) or iterations per round (--iterations) will tell`, 'warning', [])],
     };
   }
+  if (liveGrows) {
+    return {
+      verdict: 'inconclusive', trends,
+      findings: [finding('RSSGrowth', `RSS grows under ${list(growing.map(perRound))} but stays flat under ${list(flat.map(perRound))}, while ${live(trends)} under every allocator: fragmentation and a leak? 'pydbg check leaks ${run.target}' names what stays alive`, 'warning', [])],
+    };
+  }
+  const better = flat.find((t) => t.allocator !== 'glibc');
   return {
     verdict: 'fragmentation', trends,
     findings: [finding('Fragmentation', `RSS grows under ${list(growing.map(perRound))} but stays flat under ${list(flat.map(perRound))}: fragmentation in ${list(growing.map((t) => t.allocator))}'s malloc, not a leak (${live(trends)})`, 'warning', [
-      `the memory is freed but the allocator cannot reuse or return it; run with 'pydbg run --malloc ${flat[0]!.allocator}' (LD_PRELOAD of Debian's library), or change the allocation pattern`,
+      `the memory is freed but the allocator cannot reuse or return it${better ? `; run with 'pydbg run --malloc ${better.allocator}' (LD_PRELOAD of Debian's library)` : ''}, or change the allocation pattern`,
     ])],
   };
 }
@@ -152,7 +168,7 @@ export function rssSvg(run: RssRun, title: string): string {
   const pad = { l: 80, r: 130, t: 40, b: 50 };
   const colours = ['#2060c0', '#c04020', '#20a040', '#8040c0', '#c08020'];
   const n = Math.max(2, ...run.allocators.map((a) => a.rounds.length));
-  const all = run.allocators.flatMap((a) => a.rounds.map((r) => r.rss ?? 0));
+  const all = run.allocators.flatMap((a) => a.rounds.map((r) => r.rss).filter((b): b is number => b !== null));
   const lo = Math.min(...all, Infinity) === Infinity ? 0 : Math.min(...all);
   const hi = Math.max(lo + 1048576, ...all);
   const x = (i: number) => pad.l + ((W - pad.l - pad.r) * i) / (n - 1);
@@ -194,6 +210,12 @@ export const rss: Analysis = {
   // every object is a plain malloc block there: the C allocator governs the whole heap
   defaultVariant: 'nopymalloc',
   unavailable(plan) {
+    if (plan.spec.expected.asan) {
+      return {
+        message: 'AddressSanitizer replaces malloc with its own (and refuses a preloaded one): there is no C allocator to compare on the asan build',
+        hint: `use --variant nopymalloc --python ${plan.version.text}`,
+      };
+    }
     if (plan.spec.expected.gil_disabled) {
       return {
         message: 'the free-threaded build allocates its objects with its own mimalloc, whatever C allocator is preloaded: the comparison would not mean anything',
@@ -267,5 +289,5 @@ const VERDICT_TEXT: Record<RssVerdict, string> = {
   leak: 'a leak: RSS grows whichever allocator serves it',
   fragmentation: 'fragmentation: RSS grows only under some allocators, so the memory is freed but not reusable there',
   growth: 'RSS grows; one allocator alone cannot tell a leak from fragmentation',
-  inconclusive: 'inconclusive: the allocators differ, but not clearly',
+  inconclusive: 'inconclusive: no measurements, or RSS and the live objects disagree, or the allocators differ but not clearly',
 };

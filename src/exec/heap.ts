@@ -89,6 +89,17 @@ const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const diffs = (xs: number[]) => xs.slice(1).map((x, i) => x - xs[i]!);
 
 /** Pure: the types (and totals) that grew in every interval between samples. */
+/**
+ * The growing type whose holders to trace: the fastest, unless a class of the program's own (a
+ * dotted name: module.Class) grows within 10 % of it — a Job and its bound method grow together,
+ * and the Job is what the user knows (the method's only holder may be the Job itself).
+ */
+export function holdersTarget(growing: Growth[]): Growth | undefined {
+  const top = growing[0];
+  if (!top || top.type.includes('.')) return top;
+  return growing.find((g) => g.type.includes('.') && g.perInterval >= 0.9 * top.perInterval) ?? top;
+}
+
 export function analyseHeap(samples: Census[], top = 10): Pick<HeapReport, 'growing' | 'refsPerInterval' | 'blocksPerInterval' | 'rssKbPerInterval'> {
   const names = new Set(samples.flatMap((s) => Object.keys(s.types)));
   const growing: Growth[] = [];
@@ -143,7 +154,7 @@ export async function liveHeap(engine: Engine, name: string, o: HeapOptions): Pr
   }
   const a = analyseHeap(samples, o.top ?? 10);
   let holders: Holders | null = null;
-  const first = a.growing[0];
+  const first = holdersTarget(a.growing);
   if (first && (o.holders ?? 3) > 0) {
     o.log?.(`who holds ${first.type}: tracing ${o.holders ?? 3} recent objects back to a module, class or frame`);
     holders = await inject<Holders>(['holders', first.type, o.holders ?? 3], `referrer search for ${first.type}`);

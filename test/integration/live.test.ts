@@ -256,6 +256,7 @@ describe('cycles the gc cannot free (examples/uncollectable/worker.py), on 3.13 
     expect(job!.perMinute).toBeLessThan(1320);
     expect(h.growing.some((g) => g.type === '__main__.Conn')).toBe(false); // collected (PEP 442)
     expect(h.samples.every((s) => s.garbage === 0)).toBe(true);
+    expect(h.holders!.type).toBe('__main__.Job');
     expect(h.holders!.chains.length).toBeGreaterThan(0);
     for (const c of h.holders!.chains) expect(c).toMatchObject({ chain: null, referrers: expect.any(Number) });
     const text = await pydbg(['heap', name, '--samples', '1', '--holders', '0'], { PYDBG_HOME: home });

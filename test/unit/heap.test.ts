@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { analyseHeap, chainText, formatHeap, heapCode, heapSvg, parseHeapOutput, type Census, type HeapReport } from '../../src/exec/heap.js';
+import { analyseHeap, chainText, formatHeap, heapCode, heapSvg, holdersTarget, parseHeapOutput, type Census, type HeapReport } from '../../src/exec/heap.js';
 
 const census = (types: Record<string, number>, extra: Partial<Census> = {}): Census => ({ source: 'gc', types, refs: 1000, blocks: 500, rssKb: 40_000, garbage: 0, at: 0, ...extra });
 
@@ -82,5 +82,15 @@ describe('images/run/pydbg_heap.py (run by this machine\'s python3, as it runs i
     const setup = `import ctypes\n${first}\nfor _ in range(3):\n    x = []\n    ctypes.pythonapi.Py_IncRef(ctypes.py_object(x))\ndel x`;
     const h = run(['holders', 'list', 1], setup);
     expect(h.chains[0]).toMatchObject({ chain: null, referrers: 0, unexplainedRefs: 1, verdict: 'leaked reference' });
+  });
+});
+
+describe('whose holders to trace', () => {
+  const g = (type: string, perInterval: number) => ({ type, counts: [0, perInterval], perInterval, perMinute: null });
+  it('the fastest-growing type, unless a class of the program grows within 10 % of it', () => {
+    expect(holdersTarget([g('method', 101), g('__main__.Job', 100), g('list', 50)])?.type).toBe('__main__.Job');
+    expect(holdersTarget([g('list', 200), g('__main__.Job', 100)])?.type).toBe('list');
+    expect(holdersTarget([g('svc.Session', 10), g('dict', 10)])?.type).toBe('svc.Session');
+    expect(holdersTarget([])).toBeUndefined();
   });
 });

@@ -40,7 +40,8 @@ const memoryOnly: LeakRun = {
 describe('the follow-up repro and the folding (pure)', () => {
   it('module:function runs FOLLOW_UP_CALLS times, the names as argv; a script runs once with its arguments', () => {
     expect(followUpRepro(['leak:leaky_function'])).toEqual({ repro: ['python', '-c', expect.stringContaining('sys.argv[1]'), 'leak', 'leaky_function', String(FOLLOW_UP_CALLS)], calls: FOLLOW_UP_CALLS, unit: 'call' });
-    expect(followUpRepro(['repro.py', '--n', '3'])).toEqual({ repro: ['repro.py', '--n', '3'], calls: 1, unit: 'run' });
+    expect(followUpRepro(['repro.py', '--n', '3'])).toEqual({ repro: ['python', 'repro.py', '--n', '3'], calls: 1, unit: 'run' });
+    expect(followUpRepro(['repro'])).toEqual({ repro: ['python', 'repro'], calls: 1, unit: 'run' }); // a script without .py
   });
 
   const rssFinding = (): Finding => ({
@@ -49,7 +50,7 @@ describe('the follow-up repro and the folding (pure)', () => {
   });
   const lost = (bytes: number): Finding => ({
     analysis: 'memcheck', kind: 'Leak_DefinitelyLost', message: `${bytes} bytes in 100 blocks are definitely lost`, severity: 'error',
-    userFrame: { function: 'leaky_function', file: 'leak.c', line: 7, object: null, inUserCode: true }, frames: [{ function: 'leaky_function', file: 'leak.c', line: 7, object: null, inUserCode: true }], related: [], count: 1, data: { leakedBytes: bytes },
+    userFrame: { function: 'leaky_function', file: 'leak.c', line: 7, object: null, inUserCode: true }, frames: [{ function: 'leaky_function', file: 'leak.c', line: 7, object: null, inUserCode: true }], related: [], count: 1, data: { leakedBytes: bytes, leakedBlocks: 100 },
   });
 
   it('definitely lost in the user code: per call, at the allocation line, which becomes the finding\'s frame', () => {
@@ -66,7 +67,7 @@ describe('the follow-up repro and the folding (pure)', () => {
     expect(foldFollowUp(f, { userFindings: [], status: 'complete' }, 1, 'run')).toBe('unconfirmed');
     expect(f.severity).toBe('note');
     expect(f.message).toBe("process memory (RSS) grows by 1.1 KiB per call, but no Python object, reference or block explains it and memcheck found no block lost in your code: allocator caches or fragmentation, not a leak of yours ('pydbg check rss' compares allocators)");
-    expect(f.related[0]!.message).toBe('memcheck follow-up (1 run): no definitely lost block in your code');
+    expect(f.related[0]!.message).toBe('memcheck follow-up (1 run): no block lost per run in your code');
     const g = rssFinding();
     expect(foldFollowUp(g, { error: 'memcheck cannot run on the count-allocs build' }, 100, 'call')).toBe('not run');
     expect(g.severity).toBe('error');
@@ -74,6 +75,20 @@ describe('the follow-up repro and the folding (pure)', () => {
     const h = rssFinding();
     expect(foldFollowUp(h, { userFindings: [], status: 'partial', partialReason: 'the repro crashed' }, 100, 'call')).toBe('not run');
     expect(h.severity).toBe('error');
+  });
+
+  it('a block lost once (module init) is not a loss per call; memory your code still holds at exit keeps the finding an error', () => {
+    const once = { ...lost(64), data: { leakedBytes: 64, leakedBlocks: 1 } };
+    const f = rssFinding();
+    const reachable = { ...lost(102400), kind: 'Leak_StillReachable', message: '102,400 bytes in 100 blocks are still reachable' };
+    expect(foldFollowUp(f, { userFindings: [once], status: 'complete', summary: { heldAtExit: { findings: [reachable] } } }, 100, 'call')).toBe('not run');
+    expect(f.severity).toBe('error');
+    expect(f.message).not.toContain('per call at');
+    expect(f.related.map((r) => r.message)).toEqual([
+      'memcheck follow-up (100 calls): no block lost per call in your code',
+      'memcheck: Leak_DefinitelyLost 64 bytes in 100 blocks are definitely lost',
+      'memcheck: Leak_StillReachable 102,400 bytes in 100 blocks are still reachable',
+    ]);
   });
 });
 

@@ -103,6 +103,27 @@ describe('the verdict', () => {
     expect(r.findings[0]).toMatchObject({ kind: 'RSSGrowth', severity: 'warning' });
   });
 
+  it('nothing measured (every soak failed): inconclusive, never "flat"', () => {
+    const failed = { ...soak('glibc', () => MiB), rounds: [], error: 'ImportError: no module named soak' };
+    expect(analyseRss(runOf(failed, { ...failed, allocator: 'jemalloc' }), null)).toMatchObject({ verdict: 'inconclusive', findings: [] });
+  });
+
+  it('RSS flat but live objects growing under every allocator: a leak too small for RSS, not "flat"; with RSS growing under one only: not "not a leak"', () => {
+    const objs = { objects: (i: number) => 20000 + 100 * i };
+    const r = analyseRss(runOf(soak('glibc', () => 40 * MiB, objs), soak('jemalloc', () => 45 * MiB, objs)), 'soak.py');
+    expect(r.verdict).toBe('inconclusive');
+    expect(r.findings[0]!.message).toBe("RSS stays flat, but live gc objects +100 per round, total refcount steady under every allocator: a leak too small for RSS to show yet; 'pydbg check leaks soak.py' names it");
+    const f = analyseRss(runOf(soak('glibc', (i) => 40 * MiB + i * MiB, objs), soak('jemalloc', () => 45 * MiB, objs)), 'soak.py');
+    expect(f.verdict).toBe('inconclusive');
+    expect(f.findings[0]!.message).toContain('fragmentation and a leak?');
+  });
+
+  it('glibc the flat one: no advice to preload glibc', () => {
+    const r = analyseRss(runOf(soak('glibc', () => 40 * MiB), soak('tcmalloc', (i) => 40 * MiB + i * MiB)), 'soak.py');
+    expect(r.verdict).toBe('fragmentation');
+    expect(r.findings[0]!.related[0]!.message).toBe('the memory is freed but the allocator cannot reuse or return it, or change the allocation pattern');
+  });
+
   it('a soak without two counted readings has no trend', () => {
     expect(trendOf({ ...soak('glibc', () => MiB, { rounds: 1 }) })).toBeUndefined();
   });
@@ -145,6 +166,7 @@ describe('the command', () => {
     expect(rss.command({ plan: plan('debug'), repro: ['soak.py'], options: {} }).notes[0]).toMatch(/pymalloc.*--variant nopymalloc/);
     expect(rss.unavailable(plan('freethreaded'))).toMatchObject({ message: expect.stringContaining('mimalloc'), hint: 'use --variant nopymalloc --python 3.13.5' });
     expect(rss.unavailable(plan('nopymalloc'))).toBeUndefined();
+    expect(rss.unavailable(plan('asan'))).toMatchObject({ message: expect.stringContaining('AddressSanitizer replaces malloc') });
     expect(() => rss.command({ plan: plan('nopymalloc'), repro: ['soak.py'], options: { rounds: 2 } })).toThrow(expect.objectContaining({ exitCode: ExitCode.USAGE }));
     expect(() => rss.command({ plan: plan('nopymalloc'), repro: [], options: {} })).toThrow(expect.objectContaining({ exitCode: ExitCode.USAGE }));
   });
