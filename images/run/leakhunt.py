@@ -69,6 +69,22 @@ def snapshot(tracemalloc):
     return s
 
 
+# the same rule as pydbg's leaks.ts (THRESHOLDS): a metric leaks when every counted round grows
+# by at least this much per iteration
+PER_ITERATION = {'refs': 0.5, 'blocks': 0.5, 'traced_blocks': 0.5, 'rss': 256}
+
+
+def suspicious(rounds, iterations):
+    """Whether anything grew in every round by the leak thresholds."""
+    for key, least in PER_ITERATION.items():
+        if all(d.get(key) is not None and d[key] >= least * iterations for d in rounds):
+            return True
+    names = set()
+    for d in rounds:
+        names.update(d['types'])
+    return any(all(d['types'].get(n, 0) >= 0.5 * iterations for d in rounds) for n in names)
+
+
 def load(target, args):
     if ':' in target and not os.path.exists(target):
         import importlib
@@ -116,7 +132,10 @@ def main():
     try:
         fn = load(target, args)
         hunter.calibrate()
-        for r in range(warmup + rounds):
+        counted = []
+        r = 0
+        planned = warmup + rounds
+        while r < planned:
             # No tracemalloc snapshot per round: holding and comparing one fragments the C heap, which
             # reads as RSS growth on clean code (an asyncio loop per run: ~50 KB a run); the
             # attribution round after the counted ones finds where leaked objects come from.
@@ -132,8 +151,9 @@ def main():
                 sys.stdout = real_stdout
             after = snapshot(tracemalloc)
             checkpoints = hunter.end_round()
-            if r < warmup:
-                if r == warmup - 1:
+            r += 1
+            if r <= warmup:
+                if r == warmup:
                     hunter.calibrate()
                 continue
             delta = {'types': {}, 'checkpoints': checkpoints}
@@ -145,10 +165,18 @@ def main():
                 if d:
                     delta['types'][name] = d
             result['type_source'] = after['type_source']
-            result['rounds'].append(delta)
+            counted.append(delta)
             print('pydbg leaks: round %d/%d: refs %+d, blocks %+d, rss %+d' % (
-                r - warmup + 1, rounds, delta.get('refs', 0), delta.get('blocks', delta.get('traced_blocks', 0)),
+                len(counted), rounds, delta.get('refs', 0), delta.get('blocks', delta.get('traced_blocks', 0)),
                 delta.get('rss', 0)), file=sys.stderr)
+            if r == planned and len(counted) == rounds and 'unconfirmed_rounds' not in result and suspicious(counted, iterations):
+                # growth in every counted round: a leak, or caches still filling (a stdlib-heavy script
+                # settles over ~100 runs on 3.13). A leak grows again in as many more rounds.
+                print('pydbg leaks: growth in every round; %d more rounds to confirm it' % rounds, file=sys.stderr)
+                result['unconfirmed_rounds'] = counted
+                counted = []
+                planned += rounds
+        result['rounds'] = counted
         if tracemalloc is not None:
             n = min(iterations, 200 if ':' in target and not os.path.exists(target) else 3)
             sys.stdout = devnull

@@ -17,6 +17,8 @@ export interface LeakRun {
   type_source?: 'gc' | 'getobjects' | 'getcounts';
   /** one extra round with the gc off (3.x): the leaked objects per window, type and allocation site */
   attribution?: Attribution;
+  /** the first counted rounds, when they all grew: `rounds` are then as many again, which must grow too */
+  unconfirmed_rounds?: LeakRun['rounds'];
 }
 
 /** One round's growth inside `with checkpoint(name)` blocks (the measuring's own cost subtracted), summed over its calls. */
@@ -47,6 +49,8 @@ export const THRESHOLDS = { refs: 0.5, blocks: 0.5, traced_blocks: 0.5, type: 0.
 
 export interface LeakSummary {
   perIteration: Record<string, number[]>;
+  /** every first counted round grew, so as many more were measured (the findings come from those) */
+  confirmationRounds: boolean;
   typeSource: string | undefined;
   rounds: number;
   iterations: number;
@@ -140,7 +144,7 @@ export function analyseLeaks(run: LeakRun, repro: string | null, python?: string
   }
   // the leaking checkpoints first: they say which call in the user's own code leaks
   findings.unshift(...checkpointFindings(run, repro));
-  return { findings, summary: { perIteration: per, typeSource: run.type_source, rounds: run.rounds.length, iterations: n } };
+  return { findings, summary: { perIteration: per, confirmationRounds: Boolean(run.unconfirmed_rounds), typeSource: run.type_source, rounds: run.rounds.length, iterations: n } };
 }
 
 /**

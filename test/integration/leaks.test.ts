@@ -68,7 +68,7 @@ describe('leaks: attribution on CPython 3.13 debug', () => {
     expect(report.userFindings.map((f) => f.kind)).toEqual(['RSSGrowth']);
     const f = report.userFindings[0]!;
     expect(f.data.memcheck).toBe('pydbg check memcheck --python 3.13 -- python -c "import leak; [leak.leaky_function() for _ in range(100)]"');
-    expect(f.message).toMatch(/^process memory \(RSS\) grows by [\d.]+ KiB per call; memcheck: 1,024 bytes definitely lost per call at leak\.c:7 in leaky_function\(\)$/);
+    expect(f.message).toMatch(/^process memory \(RSS\) grows by [\d.]+ (KiB|bytes) per call; memcheck: 1,024 bytes definitely lost per call at leak\.c:7 in leaky_function\(\)$/);
     expect(f.userFrame).toMatchObject({ function: 'leaky_function', file: 'leak.c', line: 7 });
     expect(f.data.followUpBytesPerIteration).toBe(1024);
   });
