@@ -167,7 +167,7 @@ export function noChain(c: Holders['chains'][number]): string {
   if (c.verdict === 'leaked reference') {
     return `nothing holds it: a leaked reference (its refcount counts ${c.unexplainedRefs} reference${c.unexplainedRefs === 1 ? '' : 's'} no object accounts for, the signature of a C-extension refleak; find the call with pydbg check leaks)`;
   }
-  if (c.referrers !== undefined) return `${c.referrers} object${c.referrers === 1 ? '' : 's'} refer to it, but no chain reaches a module, class or frame (a cycle kept alive from C, or a chain longer than 12 links)`;
+  if (c.referrers !== undefined) return `${c.referrers} object${c.referrers === 1 ? ' refers' : 's refer'} to it, but no chain reaches a module, class or frame (a cycle kept alive from C, or a chain longer than 12 links)`;
   return 'no referrer chain to a module, class or frame found';
 }
 
