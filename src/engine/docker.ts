@@ -229,7 +229,8 @@ export class DockerEngine implements Engine {
 
   async listContainers(labels: Record<string, string>): Promise<ContainerInfo[]> {
     const label = Object.entries(labels).map(([k, v]) => (v === '' ? k : `${k}=${v}`));
-    const list = await this.get<Docker.ContainerInfo[]>(`/containers/json?all=1&filters=${encodeURIComponent(JSON.stringify({ label }))}`);
+    const filters = label.length ? `&filters=${encodeURIComponent(JSON.stringify({ label }))}` : ''; // no labels: every container
+    const list = await this.get<Docker.ContainerInfo[]>(`/containers/json?all=1${filters}`);
     return list.map((c) => ({
       id: c.Id,
       name: (c.Names?.[0] ?? '').replace(/^\//, ''),

@@ -338,6 +338,22 @@ describe('live programs on a fake engine', () => {
     expect(fake.execs).toHaveLength(0);
   });
 
+  it("a container pydbg did not start, and a run with no Python process: one line, a hint, exit 8; nothing run in them", async () => {
+    const img = fake.addImage({ tags: ['nginx:latest'] });
+    await fake.startContainer({ image: img, cmd: ['nginx'], name: 'web' });
+    const e = (await stacks(opts(['stacks', 'web']), testDeps(fake).deps).catch((x: unknown) => x)) as PydbgError;
+    expect(e.exitCode).toBe(ExitCode.NOT_FOUND);
+    expect(e.message).toBe("'web' is a container pydbg did not start: pydbg attaches only to its own runs");
+    expect(e.hint).toContain('pydbg run --name NAME --detach');
+    expect(fake.execs).toHaveLength(0);
+    await startSvc('sleeper');
+    fake.scriptExec({ stdout: 'PYDBG-LIVE-NOPYTHON\n' });
+    const n = (await heap(opts(['heap', 'sleeper', '--samples', '1']), testDeps(fake).deps).catch((x: unknown) => x)) as PydbgError;
+    expect(n.exitCode).toBe(ExitCode.NOT_FOUND);
+    expect(n.message).toBe("no Python process in 'sleeper'");
+    expect(n.hint).toContain('has no python process running now');
+  });
+
   it('stacks: gdb that cannot attach is exit 22 with its reason', async () => {
     await startSvc();
     fake.scriptExec({ stdout: `${LIVE}\nptrace: Operation not permitted.\n`, exitCode: 0 });
