@@ -37,7 +37,7 @@ export const EXIT_CODE_DOCS: Record<ExitCodeValue, string> = {
   5: 'Docker engine not reachable',
   6: 'image build failed (the failing step, its last lines and the full log path are printed)',
   7: 'verification failed: the built interpreter is not what the variant claims (no image is tagged)',
-  8: 'not found: no such pydbg image, named run (pydbg ps lists them) or Python process in it',
+  8: "not found: no such pydbg image, named run (pydbg ps lists them) or Python process in it, or the leak hunt's module:function",
   9: 'base image unavailable: pull failed and offline bootstrap was not possible',
   10: 'pydbg.yaml is invalid (the message names the file, line and field)',
   11: "the user's extension failed to build inside the variant (compiler output is shown)",

@@ -404,7 +404,12 @@ export const leaks: Analysis = {
     } catch {
       data = undefined;
     }
-    const pt = data as unknown as PytestLeakRun | undefined;
+    const pt = data as unknown as (PytestLeakRun & { missing?: string }) | undefined;
+    if (pt?.mode === 'pytest' && pt.missing) {
+      throw new PydbgError(ExitCode.ANALYSIS_UNAVAILABLE, `${pt.missing} is not installed in the ${plan.image} environment`, {
+        hint: `add it to pydbg.yaml's python_packages (from PyPI, or offline from a wheelhouse: see README, "Real projects")`,
+      });
+    }
     if (pt?.mode === 'pytest' && pt.tests) {
       const findings = analysePytestLeaks(pt);
       const failed = Object.entries(pt.tests).filter(([, t]) => t.error).map(([id]) => id);
@@ -413,6 +418,13 @@ export const leaks: Analysis = {
     }
     if (!data || !Array.isArray(data.rounds)) {
       throw new PydbgError(ExitCode.TOOL_FAILED, `the leak hunt produced no measurements (the repro exited with ${run.exitCode} before the first round)`, { hint: 'run the repro with pydbg run first' });
+    }
+    // module:function that does not import or has no such function: a usage problem, not a partial report
+    const t = leakTarget(data.target ?? repro[0]!);
+    if (t.kind === 'call' && data.rounds.length === 0 && data.error && /^(ModuleNotFoundError|ImportError|AttributeError)\b/.test(data.error)) {
+      throw new PydbgError(ExitCode.NOT_FOUND, `leaks: ${t.module}:${t.fn} cannot be called: ${data.error}`, {
+        hint: `the module is imported from the project directory (/src) or the extension build; check the name with: pydbg run -- python -c "import ${t.module}; print(${t.module}.${t.fn})"`,
+      });
     }
     const { findings, summary } = analyseLeaks(data, repro[0]!.endsWith('.py') ? repro[0]! : null, plan.version.text);
     const reason = data.error ? `the repro failed after ${data.rounds.length} counted round(s): ${data.error}` : partialReason(run);

@@ -72,6 +72,15 @@ describe('leaks: attribution on CPython 3.13 debug', () => {
     expect(f.userFrame).toMatchObject({ function: 'leaky_function', file: 'leak.c', line: 7 });
     expect(f.data.followUpBytesPerIteration).toBe(1024);
   });
+  it('bad input: a module:function that does not exist (exit 8), pytest not in the image (exit 21): one line and a hint', async () => {
+    const nf = await pydbg(['check', 'leaks', ...V, '-C', join(EX, 'refleak'), 'refleak:serch']);
+    expect(nf.exitCode, nf.all).toBe(8);
+    expect(nf.stderr).toContain("pydbg: error: leaks: refleak:serch cannot be called: AttributeError: module 'refleak' has no attribute 'serch'");
+    expect(nf.stderr).toMatch(/\n {2}hint: /);
+    const pt = await pydbg(['check', 'leaks', ...V, '-C', join(EX, 'refleak'), '--', 'pytest', 'tests/']);
+    expect(pt.exitCode, pt.all).toBe(21);
+    expect(pt.stderr).toContain('pydbg: error: pytest is not installed in the pydbg/cpython:3.13.5-debug-amd64 environment');
+  });
   it('clean: zero findings', async () => {
     const { report, exitCode } = await leaks(['-C', join(EX, 'clean'), 'repro.py']);
     expect(report.userFindings).toEqual([]);

@@ -77,6 +77,26 @@ describe('leaks', () => {
     toolFailed(() => leaks.parse(files({}), ctx('debug', runResult(1))));
     toolFailed(() => leaks.parse(files({ 'leaks.json': 'null' }), ctx('debug', runResult(1))));
   });
+  it('bad input: a module:function that cannot be called is exit 8; pytest missing from the image is exit 21', () => {
+    const err = (f: () => unknown) => {
+      try {
+        f();
+      } catch (e) {
+        return e as PydbgError;
+      }
+      throw new Error('expected an error');
+    };
+    const nf = err(() => leaks.parse(files({ 'leaks.json': data({ target: 'nosuch:search', rounds: [], error: "ModuleNotFoundError: No module named 'nosuch'" }) }), ctx('debug', runResult(1), ['nosuch:search'])));
+    expect(nf).toMatchObject({ exitCode: ExitCode.NOT_FOUND, message: "leaks: nosuch:search cannot be called: ModuleNotFoundError: No module named 'nosuch'" });
+    expect(nf.hint).toContain('import nosuch; print(nosuch.search)');
+    const attr = err(() => leaks.parse(files({ 'leaks.json': data({ rounds: [], error: "AttributeError: module 'refleak' has no attribute 'serch'" }) }), ctx('debug', runResult(1), ['refleak:serch'])));
+    expect(attr.exitCode).toBe(ExitCode.NOT_FOUND);
+    // a script that raises is the repro failing: partial, as before
+    expect(leaks.parse(files({ 'leaks.json': data({ target: 'repro.py', rounds: [], error: 'ImportError: x' }) }), ctx('debug', runResult(1))).status).toBe('partial');
+    const pt = err(() => leaks.parse(files({ 'leaks.json': JSON.stringify({ mode: 'pytest', missing: 'pytest' }) }), ctx('debug', runResult(1), ['pytest', 'tests/'])));
+    expect(pt).toMatchObject({ exitCode: ExitCode.ANALYSIS_UNAVAILABLE, message: 'pytest is not installed in the pydbg/cpython:3.13.5-debug-amd64 environment' });
+    expect(pt.hint).toContain("python_packages");
+  });
   it('module:function reaches the crash re-run as argv of a fixed program, never as code', () => {
     const c = leaks.command({ plan: planVariant({ variant: 'debug', python: '3.13' }), repro: ['pkg.sub:search'], options: {} });
     expect(c.crashArgv).toEqual(['python', '-c', CALL_PROGRAM, 'pkg.sub', 'search']);
