@@ -44,6 +44,10 @@ export function createdAt(g: Pick<Attribution['groups'][number], 'file' | 'line'
   return at || by ? `, created${at}${at && by ? ',' : ''}${by}` : '';
 }
 
+/** The end of a memory-only RSSGrowth message (the memcheck follow-up replaces it with what it found). */
+const NOT_PYTHON = ": not from Python's allocators (a C malloc leak? run 'pydbg check memcheck')";
+const withoutNotPython = (m: string) => (m.endsWith(NOT_PYTHON) ? m.slice(0, -NOT_PYTHON.length) : m);
+
 /** A metric leaks only when every counted round grows by at least `min` per iteration (regrtest -R style). */
 export const THRESHOLDS = { refs: 0.5, blocks: 0.5, traced_blocks: 0.5, type: 0.5, rssBytes: 256 } as const;
 
@@ -130,7 +134,7 @@ export function analyseLeaks(run: LeakRun, repro: string | null, python?: string
     findings.push(
       finding(
         'RSSGrowth',
-        `process memory (RSS) grows by ${m >= 1024 ? `${(m / 1024).toFixed(1)} KiB` : `${Math.round(m)} bytes`} per ${unit}${pythonSeesIt ? '' : ": not from Python's allocators (a C malloc leak? run 'pydbg check memcheck')"}`,
+        `process memory (RSS) grows by ${m >= 1024 ? `${(m / 1024).toFixed(1)} KiB` : `${Math.round(m)} bytes`} per ${unit}${pythonSeesIt ? '' : NOT_PYTHON}`,
         pythonSeesIt ? 'warning' : 'error',
         { perIterationBytes: Math.round(m) },
       ),
@@ -261,7 +265,7 @@ export function foldFollowUp(
     }
     // nothing Python holds and nothing lost in C: the allocator keeps pages (caches, fragmentation)
     f.severity = 'note';
-    f.message = `${f.message.replace(/: not from Python's allocators \(a C malloc leak\? run 'pydbg check memcheck'\)$/, '')}, but no Python object, reference or block explains it and memcheck found no block lost in your code: allocator caches or fragmentation, not a leak of yours ('pydbg check rss' compares allocators)`;
+    f.message = `${withoutNotPython(f.message)}, but no Python object, reference or block explains it and memcheck found no block lost in your code: allocator caches or fragmentation, not a leak of yours ('pydbg check rss' compares allocators)`;
     return 'unconfirmed';
   }
   const per = (b: number) => {
@@ -269,7 +273,7 @@ export function foldFollowUp(
     return Math.abs(x - Math.round(x)) < 0.05 ? Math.round(x).toLocaleString('en-US') : x.toFixed(1);
   };
   const parts = lost.map((x) => `${per(Number(x.data.leakedBytes ?? 0))} bytes definitely lost per ${unit} at ${x.userFrame!.file}:${x.userFrame!.line}${x.userFrame!.function ? ` in ${x.userFrame!.function}()` : ''}`);
-  f.message = `${f.message.replace(/: not from Python's allocators \(a C malloc leak\? run 'pydbg check memcheck'\)$/, '')}; memcheck: ${parts.join('; ')}`;
+  f.message = `${withoutNotPython(f.message)}; memcheck: ${parts.join('; ')}`;
   f.userFrame = lost[0]!.userFrame;
   f.frames = lost[0]!.frames;
   f.data.followUpBytesPerIteration = +(Number(lost[0]!.data.leakedBytes ?? 0) / calls).toFixed(3);

@@ -7,6 +7,7 @@
 import { quoted as show, usageError } from '../errors.js';
 import { didYouMean } from '../suggest.js';
 import { MAX_SECONDS } from '../timeout.js';
+import { ALLOCATORS, type Allocator } from '../catalogue/allocators.js';
 
 /** Node timers overflow past 2^31-1 ms (and then fire at once): src/timeout.ts. */
 export { MAX_SECONDS };
@@ -176,11 +177,11 @@ export function parseCode(s: string, flag: string): string {
   return s;
 }
 
-/** Kept equal to src/catalogue/allocators.ts ALLOCATORS (a unit test checks). */
-export const ALLOCATOR_NAMES = ['glibc', 'jemalloc', 'tcmalloc'] as const;
+/** The catalogue's allocators (a small pure module: cheap to load at start-up). */
+export const ALLOCATOR_NAMES = ALLOCATORS;
 
 /** `check rss --malloc LIST`: known allocators, comma-separated, none twice. */
-export function parseAllocators(raw: string, flag = '--malloc'): Array<(typeof ALLOCATOR_NAMES)[number]> {
+export function parseAllocators(raw: string, flag = '--malloc'): Allocator[] {
   const names = raw.split(',').map((s) => s.trim()).filter(Boolean);
   if (names.length === 0) throw usageError(`${flag} needs at least one allocator`, `e.g. ${flag} ${ALLOCATOR_NAMES.join(',')}`);
   for (const n of names) {
@@ -188,5 +189,5 @@ export function parseAllocators(raw: string, flag = '--malloc'): Array<(typeof A
   }
   const dup = names.find((n, i) => names.indexOf(n) !== i);
   if (dup) throw usageError(`${flag}: ${dup} is listed twice`, `e.g. ${flag} ${ALLOCATOR_NAMES.join(',')}`);
-  return names as Array<(typeof ALLOCATOR_NAMES)[number]>;
+  return names as Allocator[];
 }

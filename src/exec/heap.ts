@@ -88,7 +88,6 @@ const steadyUp = (xs: number[]) => xs.length > 0 && xs.every((x) => x > 0);
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const diffs = (xs: number[]) => xs.slice(1).map((x, i) => x - xs[i]!);
 
-/** Pure: the types (and totals) that grew in every interval between samples. */
 /**
  * The growing type whose holders to trace: the fastest, unless a class of the program's own (a
  * dotted name: module.Class) grows within 10 % of it — a Job and its bound method grow together,
@@ -100,6 +99,7 @@ export function holdersTarget(growing: Growth[]): Growth | undefined {
   return growing.find((g) => g.type.includes('.') && g.perInterval >= 0.9 * top.perInterval) ?? top;
 }
 
+/** Pure: the types (and totals) that grew in every interval between samples. */
 export function analyseHeap(samples: Census[], top = 10): Pick<HeapReport, 'growing' | 'refsPerInterval' | 'blocksPerInterval' | 'rssKbPerInterval'> {
   const names = new Set(samples.flatMap((s) => Object.keys(s.types)));
   const growing: Growth[] = [];

@@ -52,13 +52,14 @@ const commandOf = (c: ContainerInfo): string[] => {
 export async function findNamed(engine: Engine, name: string): Promise<ContainerInfo> {
   const found = (await engine.listContainers({ [LABEL.name]: name })).find((c) => c.labels[LABEL.name] === name);
   if (found) return found;
+  const all = await engine.listContainers({});
   // a container of that name that pydbg did not start: no gdb, no python-gdb.py, no helpers there
-  if ((await engine.listContainers({})).some((c) => c.name === name)) {
+  if (all.some((c) => c.name === name)) {
     throw new PydbgError(ExitCode.NOT_FOUND, `${quoted(name)} is a container pydbg did not start: pydbg attaches only to its own runs`, {
       hint: 'start the program in a pydbg environment: pydbg run --name NAME --detach -- python server.py',
     });
   }
-  const names = (await engine.listContainers({ [LABEL.name]: '' })).map((c) => c.labels[LABEL.name]).filter(Boolean);
+  const names = all.map((c) => c.labels[LABEL.name]).filter(Boolean);
   throw new PydbgError(ExitCode.NOT_FOUND, `no pydbg run named ${quoted(name)}`, {
     hint: names.length ? `running now: ${names.join(', ')} (pydbg ps)` : 'start one with: pydbg run --name NAME --detach -- python server.py',
   });
