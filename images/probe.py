@@ -35,9 +35,10 @@ def sanitizer_symbols():
     try:
         import ctypes
         lib = ctypes.CDLL(None)
-        return hasattr(lib, '__asan_init'), hasattr(lib, '__ubsan_handle_add_overflow')
+        return (hasattr(lib, '__asan_init'), hasattr(lib, '__ubsan_handle_add_overflow'),
+                hasattr(lib, '__tsan_init'))
     except Exception:
-        return False, False
+        return False, False, False
 
 
 def mem_debug_hooks(asan, allocator):
@@ -247,7 +248,7 @@ def package_version(name):
 def main():
     expected_path = sys.argv[1] if len(sys.argv) > 1 else None
     workdir = tempfile.mkdtemp(prefix='pydbg-probe-')
-    asan, ubsan = sanitizer_symbols()
+    asan, ubsan, tsan = sanitizer_symbols()
     allocator = allocator_name()
     try:
         gdb_ok, gdb_how, gdb_tail = gdb_py_bt(workdir)
@@ -267,6 +268,7 @@ def main():
             'mem_debug_hooks': mem_debug_hooks(asan, allocator),
             'asan': asan,
             'ubsan': ubsan,
+            'tsan': tsan,
             'gdb_py_bt': gdb_ok,
             'ext_build': ext_ok,
             'pip_install': pip_ok,

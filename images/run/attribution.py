@@ -204,20 +204,37 @@ class Hunter(object):
             return gc.get_objects()
 
     def _open(self, name):
-        before = self._objects()
-        self.stack.append((name, before, set(map(id, before))))
+        prof = sys.getprofile()
+        sys.setprofile(None)  # the profiler would run for every id() below
+        try:
+            self.stack.append((name, self._objects()))
+        finally:
+            sys.setprofile(prof)
 
     def _close(self, name):
-        _, before, ids = self.stack.pop()
+        prof = sys.getprofile()
+        sys.setprofile(None)
+        try:
+            self._close_window(name)
+        finally:
+            sys.setprofile(prof)
+
+    def _close_window(self, name):
+        entry = self.stack.pop()
+        before = entry[1]
         if len(self.kept) >= MAX_KEPT:
             return
         self.calls[name] = self.calls.get(name, 0) + 1
         lst = self.kept.setdefault(name, [])
         stack = self.stack
-        for o in self._objects():
-            if id(o) not in ids and o is not before and o is not lst and o is not stack and o is not ids:
+        after = self._objects()
+        # the ids only now, after the snapshot: on Py_TRACE_REFS builds every int id() makes is an
+        # object too, and would otherwise count as new in this window (and be kept)
+        ids = set(map(id, before))
+        for o in after:
+            if id(o) not in ids and o is not before and o is not entry and o is not lst and o is not stack and o is not after:
                 lst.append(o)
-        del before, ids
+        del before, ids, after, entry
 
     def _profile(self, frame, event, arg):
         if event == 'c_call':

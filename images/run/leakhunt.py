@@ -179,6 +179,8 @@ def main():
         result['rounds'] = counted
         if tracemalloc is not None:
             n = min(iterations, 200 if ':' in target and not os.path.exists(target) else 3)
+            if hasattr(sys, 'getobjects'):
+                n = min(n, 50)  # every object is walked twice per call there
             sys.stdout = devnull
             try:
                 result['attribution'] = hunter.attribute(fn, n)

@@ -42,6 +42,8 @@ export interface CommandPlan {
   outputs: RegExp[];
   /** Debian packages the run's image needs besides the project's */
   packages?: string[];
+  /** the command turns ASLR off (setarch -R): the container runs without the seccomp filter that forbids it */
+  aslrOff?: boolean;
 }
 
 export interface ParseContext {

@@ -12,7 +12,7 @@ import type { RunIO, RunRequest, RunResult } from '../exec/types.js';
 import { reportsDir } from '../paths.js';
 import { namedRepro, resolveProject, type ProjectInput, type ResolvedProject } from '../project/project.js';
 import { reproArgv, type Analysis, type CheckOptions } from './analysis.js';
-import { followUpRepro, foldFollowUp, pytestCommand } from './leaks.js';
+import { foldTraceRefs, followUpRepro, foldFollowUp, pytestCommand } from './leaks.js';
 import type { VariantPlan } from '../project/plan.js';
 import { openOutDir } from './outdir.js';
 import { analysisByName } from './registry.js';
@@ -75,6 +75,7 @@ export async function check(input: CheckInput, io: RunIO, deps: Partial<CheckDep
     const req: RunRequest = {
       ...input.run, shell: false, argv: cmd.argv, crashArgv: cmd.crashArgv, extraEnv: cmd.env, user, extraMounts: [{ source: out.mount, target: OUT_MOUNT, readOnly: false }],
       ...(cmd.packages?.length ? { extraPackages: cmd.packages } : {}),
+      ...(cmd.aslrOff ? { aslrOff: true } : {}),
     };
     let run: RunResult | undefined;
     try {
@@ -97,7 +98,10 @@ export async function check(input: CheckInput, io: RunIO, deps: Partial<CheckDep
       ...parsed,
     };
     relativiseToProject(report.userFindings, project.dir);
-    if (def.name === 'leaks' && input.options.followUp !== false) await memcheckFollowUp(input, repro, report, plan, out.dir, io, d);
+    if (def.name === 'leaks' && input.options.followUp !== false) {
+      await memcheckFollowUp(input, repro, report, plan, out.dir, io, d);
+      await traceRefsFollowUp(input, repro, report, plan, out.dir, io, d);
+    }
     const [reportPath] = await out.write([{ name: 'report.json', content: `${JSON.stringify(report, null, 2)}\n` }, ...artefacts]);
     const exitCode = report.userFindings.length > 0 ? ExitCode.FINDINGS : report.status === 'partial' ? ExitCode.TOOL_FAILED : 0;
     return { report, exitCode, reportPath: reportPath! };
@@ -129,6 +133,29 @@ async function memcheckFollowUp(input: CheckInput, repro: string[], report: Anal
     if (io.signal.aborted) throw e;
     foldFollowUp(f, { error: (e as Error).message }, follow.calls, follow.unit);
   }
+}
+
+/**
+ * The total refcount grows but no type the gc counts does (str, bytes, int, float: never tracked):
+ * run the same leak hunt in the trace-refs build of the same version and variants, where
+ * sys.getobjects() counts every object, and add the types it names. That image is built when
+ * missing (as any check's image is); its report goes beside (trace-refs-follow-up/).
+ */
+async function traceRefsFollowUp(input: CheckInput, repro: string[], report: AnalysisReport, plan: VariantPlan, dir: string, io: RunIO, d: CheckDeps): Promise<void> {
+  const ref = report.userFindings.find((x) => x.kind === 'RefLeak' && x.data.unnamed === 1);
+  if (!ref || pytestCommand(repro) || plan.spec.expected.trace_refs || plan.spec.expected.gil_disabled) return;
+  const variant = [...plan.spec.variants, 'trace-refs'].join(',');
+  const project: ProjectInput = { ...input.project, variant, python: plan.version.text };
+  io.progress.log(`the refcount grows but no type the gc counts does: leak hunt follow-up in the ${variant} build, which counts every object (str, int, bytes too; --no-follow-up skips it)`);
+  let named: Finding[];
+  try {
+    const r = await check({ project, analysis: 'leaks', repro, out: join(dir, 'trace-refs-follow-up'), options: { ...input.options, followUp: false }, run: input.run }, io, d);
+    named = foldTraceRefs(ref, { ...r.report, variant }, r.reportPath);
+  } catch (e) {
+    if (io.signal.aborted) throw e;
+    named = foldTraceRefs(ref, { error: (e as Error).message });
+  }
+  report.userFindings.splice(report.userFindings.indexOf(ref), 0, ...named);
 }
 
 /** The repro's words: as given, or a named repro from pydbg.yaml (shell words; a leading `python` before a script is dropped). */

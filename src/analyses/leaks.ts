@@ -48,6 +48,8 @@ export function createdAt(g: Pick<Attribution['groups'][number], 'file' | 'line'
 const NOT_PYTHON = ": not from Python's allocators (a C malloc leak? run 'pydbg check memcheck')";
 const withoutNotPython = (m: string) => (m.endsWith(NOT_PYTHON) ? m.slice(0, -NOT_PYTHON.length) : m);
 
+const UNNAMED_NOTE = 'str, bytes, int and float objects are never tracked by the gc, so no count names them: --variant debug,trace-refs counts every object (sys.getobjects) and names their type';
+
 /** A metric leaks only when every counted round grows by at least `min` per iteration (regrtest -R style). */
 export const THRESHOLDS = { refs: 0.5, blocks: 0.5, traced_blocks: 0.5, type: 0.5, rssBytes: 256 } as const;
 
@@ -119,7 +121,9 @@ export function analyseLeaks(run: LeakRun, repro: string | null, python?: string
     // the gc counts only container objects: what else leaks (str, bytes, int, float, a tuple of
     // them) is in the refcount but has no name here; trace-refs builds count every object
     if (run.type_source === 'gc') {
-      ref.related = [{ message: 'str, bytes, int and float objects are never tracked by the gc, so no count names them: --variant debug,trace-refs counts every object (sys.getobjects) and names their type', frames: [] }];
+      ref.related = [{ message: UNNAMED_NOTE, frames: [] }];
+      // nothing named the growth: the trace-refs follow-up (check.ts) counts every object
+      if (typeLeaks.length === 0) ref.data.unnamed = 1;
     }
     findings.push(ref);
   }
@@ -279,6 +283,33 @@ export function foldFollowUp(
   f.data.followUpBytesPerIteration = +(Number(lost[0]!.data.leakedBytes ?? 0) / calls).toFixed(3);
   f.related = [...lost.map((x) => ({ message: `memcheck: ${x.message}`, frames: x.frames })), ...(reportPath ? [{ message: `memcheck follow-up report: ${reportPath}`, frames: [] }] : [])];
   return 'confirmed';
+}
+
+/**
+ * Pure: fold what the leak hunt in the trace-refs build (every object counted) found into the
+ * unnamed RefLeak: its TypeLeak findings are added in front of it, said to come from that build.
+ */
+export function foldTraceRefs(
+  ref: Finding,
+  follow: { userFindings: Finding[]; status: string; partialReason?: string; variant: string } | { error: string },
+  reportPath?: string,
+): Finding[] {
+  ref.related = ref.related.filter((r) => r.message !== UNNAMED_NOTE);
+  if ('error' in follow) {
+    ref.related.push({ message: `trace-refs follow-up could not run: ${follow.error}`, frames: [] }, { message: UNNAMED_NOTE, frames: [] });
+    return [];
+  }
+  const types = follow.userFindings.filter((f) => f.kind === 'TypeLeak');
+  const where = `${reportPath ? `; report: ${reportPath}` : ''}`;
+  if (!types.length) {
+    const partial = follow.status === 'partial' ? ` (${follow.partialReason})` : '';
+    ref.related.push({ message: `trace-refs follow-up (${follow.variant}, every object counted): no type's count grows with every call${partial}${where}`, frames: [] });
+    return [];
+  }
+  const named = types.map((t) => ({ ...t, message: `${t.message} (named in the ${follow.variant} build, which counts every object)`, data: { ...t.data, namedBy: follow.variant } }));
+  ref.related.push({ message: `named by the trace-refs follow-up (${follow.variant}): ${types.map((t) => t.data.type).join(', ')}${where}`, frames: [] });
+  delete ref.data.unnamed;
+  return named;
 }
 
 /** `pytest ARGS` or `python -m pytest ARGS` (also `pytest` given as python's path): the pytest arguments. */

@@ -9,8 +9,9 @@ import { pymallocDebug } from './pymalloc-debug.js';
 import { pymallocStats } from './pymalloc-stats.js';
 import { rss } from './rss.js';
 import { asan, ubsan } from './sanitizers.js';
+import { tsan } from './tsan.js';
 
-export const ANALYSES: readonly Analysis[] = [memcheck, leaks, massif, pymallocStats, pymallocDebug, asan, ubsan, rss];
+export const ANALYSES: readonly Analysis[] = [memcheck, leaks, massif, pymallocStats, pymallocDebug, asan, ubsan, tsan, rss];
 
 export const ANALYSIS_NAMES: readonly string[] = ANALYSES.map((a) => a.name);
 

@@ -1,7 +1,8 @@
 import { join } from 'node:path';
 import { OUT_MOUNT } from '../container/layout.js';
 import { toProjectPath } from '../exec/crash.js';
-import { matching, partialReason, reproArgv, type Analysis } from './analysis.js';
+import { matching, partialReason, reproArgv, type Analysis, type ParsedReport } from './analysis.js';
+import type { RunResult } from '../exec/types.js';
 import { groupFindings, type Finding, type Frame } from './types.js';
 
 /** ASan/UBSan stack line: "    #0 0x7f.. in overflow /pydbg/build/oob.c:7" (column optional) or "(… /lib.so+0x12)". */
@@ -155,6 +156,15 @@ const SANITIZERS = {
   },
 } as const;
 
+/** A sanitizer's findings as a report: yours (a frame in your code) first, the rest the interpreter's. */
+export function sanitizerReport(findings: Finding[], rawFiles: string[], run: RunResult, summary: Record<string, unknown>): ParsedReport {
+  const found = groupFindings(findings);
+  const user = found.filter((f) => f.userFrame);
+  // a sanitizer stops the process on purpose: a non-zero exit with a report is a complete analysis
+  const reason = found.length === 0 ? partialReason(run) : undefined;
+  return { status: reason ? 'partial' : 'complete', partialReason: reason, userFindings: user, interpreterFindings: found.filter((f) => !user.includes(f)), rawFiles, summary };
+}
+
 function sanitizer(name: keyof typeof SANITIZERS): Analysis {
   const s = SANITIZERS[name];
   // log_path=<OUT>/asan: one <name>.<pid> file per process
@@ -180,18 +190,7 @@ function sanitizer(name: keyof typeof SANITIZERS): Analysis {
     },
     parse(files, { outDir, run }) {
       const names = matching(files, outputs);
-      const found = groupFindings(s.parse(names.map((f) => `${files.get(f)}\n`).join('')));
-      const user = found.filter((f) => f.userFrame);
-      // a sanitizer stops the process on purpose: a non-zero exit with a report is a complete analysis
-      const reason = found.length === 0 ? partialReason(run) : undefined;
-      return {
-        status: reason ? 'partial' : 'complete',
-        partialReason: reason,
-        userFindings: user,
-        interpreterFindings: found.filter((f) => !user.includes(f)),
-        rawFiles: names.map((f) => join(outDir, f)),
-        summary: {},
-      };
+      return sanitizerReport(s.parse(names.map((f) => `${files.get(f)}\n`).join('')), names.map((f) => join(outDir, f)), run, {});
     },
   };
 }

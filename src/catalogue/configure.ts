@@ -6,7 +6,7 @@
 import { catalogueError, clip } from '../errors.js';
 import type { ExpectedProps, VariantName } from './variants.js';
 
-type Decided = 'py_debug' | 'with_pymalloc' | 'with_valgrind' | 'trace_refs' | 'gil_disabled' | 'asan' | 'ubsan';
+type Decided = 'py_debug' | 'with_pymalloc' | 'with_valgrind' | 'trace_refs' | 'gil_disabled' | 'asan' | 'ubsan' | 'tsan';
 
 /** configure's feature name (the part after --with-/--without- or --enable-/--disable-) → the property it sets when on. */
 const SWITCHES: ReadonlyArray<{ feature: string; kind: 'with' | 'enable'; property: Decided; on: string; off: string }> = [
@@ -16,6 +16,7 @@ const SWITCHES: ReadonlyArray<{ feature: string; kind: 'with' | 'enable'; proper
   { feature: 'trace-refs', kind: 'with', property: 'trace_refs', on: 'with Py_TRACE_REFS', off: 'without Py_TRACE_REFS' },
   { feature: 'address-sanitizer', kind: 'with', property: 'asan', on: 'with AddressSanitizer', off: 'without AddressSanitizer' },
   { feature: 'undefined-behavior-sanitizer', kind: 'with', property: 'ubsan', on: 'with UBSan', off: 'without UBSan' },
+  { feature: 'thread-sanitizer', kind: 'with', property: 'tsan', on: 'with ThreadSanitizer', off: 'without ThreadSanitizer' },
   // --disable-gil turns the property on; --enable-gil / --disable-gil=no turn it off
   { feature: 'gil', kind: 'enable', property: 'gil_disabled', on: 'free-threaded (--disable-gil)', off: 'with the GIL' },
 ];

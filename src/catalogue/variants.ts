@@ -18,6 +18,7 @@ export const VARIANT_NAMES = [
   'nopymalloc',
   'asan',
   'ubsan',
+  'tsan',
   'freethreaded',
 ] as const;
 export type VariantName = (typeof VARIANT_NAMES)[number];
@@ -82,6 +83,13 @@ export const VARIANTS: readonly VariantDef[] = [
     rangeReason: 'configure gained --with-undefined-behavior-sanitizer in 3.6',
   },
   {
+    name: 'tsan',
+    builds: '--with-thread-sanitizer (CPython\'s own TSan suppressions in TSAN_OPTIONS)',
+    purpose: 'ThreadSanitizer: data races between threads, both stacks (with freethreaded: races the GIL hid)',
+    minVersion: '3.13',
+    rangeReason: 'configure gained --with-thread-sanitizer in 3.13',
+  },
+  {
     name: 'freethreaded',
     builds: '--disable-gil (abiflag t; mimalloc allocator, PYTHONMALLOC=malloc is rejected)',
     purpose: 'the free-threaded build (PEP 703)',
@@ -89,6 +97,9 @@ export const VARIANTS: readonly VariantDef[] = [
     rangeReason: 'the free-threaded build (--disable-gil) exists from CPython 3.13',
   },
 ];
+
+/** Where a tsan image keeps CPython's ThreadSanitizer suppressions for this source. */
+export const TSAN_SUPPRESSIONS = '/opt/pydbg/tsan-suppressions.txt';
 
 /** Pairs that cannot be combined, with the reason shown to the user. */
 const CONFLICTS: ReadonlyArray<[VariantName, VariantName, string]> = [
@@ -98,6 +109,8 @@ const CONFLICTS: ReadonlyArray<[VariantName, VariantName, string]> = [
   ['pymalloc-debug', 'freethreaded', 'the free-threaded build uses mimalloc, not pymalloc'],
   ['pymalloc-debug', 'asan', '--with-address-sanitizer forces pymalloc off'],
   ['trace-refs', 'freethreaded', "configure refuses --with-trace-refs with --disable-gil"],
+  ['asan', 'tsan', 'one sanitizer runtime per process: AddressSanitizer and ThreadSanitizer cannot be linked together'],
+  ['nopymalloc', 'tsan', 'ThreadSanitizer and Valgrind cannot run together; pick one'],
 ];
 
 /** Properties the probe proves inside the image. null = not applicable to this version. */
@@ -115,6 +128,7 @@ export interface ExpectedProps {
   mem_debug_hooks: boolean; // forbidden bytes around PyObject_Malloc blocks
   asan: boolean;
   ubsan: boolean;
+  tsan: boolean;
   /** python-gdb.py auto-loads and py-bt names the Python function. Asserted on Py_DEBUG (-Og)
    *  builds; on optimised builds it depends on what the optimiser kept, so it is measured, not promised. */
   gdb_py_bt: boolean | null;
@@ -187,6 +201,7 @@ function normaliseAlias(s: string): string {
     nogil: 'freethreaded',
     'address-sanitizer': 'asan',
     'undefined-behavior-sanitizer': 'ubsan',
+    'thread-sanitizer': 'tsan',
   };
   return aliases[s] ?? s;
 }
@@ -248,6 +263,7 @@ export function resolveVariant(names: VariantName[], version: PyVersion, extras:
   if (has('nopymalloc')) configureArgs.push('--without-pymalloc', '--with-valgrind');
   if (has('asan')) configureArgs.push('--with-address-sanitizer');
   if (has('ubsan')) configureArgs.push('--with-undefined-behavior-sanitizer');
+  if (has('tsan')) configureArgs.push('--with-thread-sanitizer');
   if (has('freethreaded')) configureArgs.push('--disable-gil');
 
   const pymallocOn = !has('nopymalloc') && !has('asan');
@@ -260,6 +276,15 @@ export function resolveVariant(names: VariantName[], version: PyVersion, extras:
     env.ASAN_OPTIONS = 'detect_leaks=0';
   }
   if (has('ubsan')) env.UBSAN_OPTIONS = 'print_stacktrace=1';
+  if (has('tsan')) {
+    // CPython's own suppressions (Tools/tsan, copied before configure: make runs the new
+    // interpreter), and no exit status 66 for a report in ordinary runs (pip, the probe); the
+    // check turns reports into findings. The template also byte-compiles the stdlib once
+    // (optimisation level 0, without its tests) instead of three times: under TSan, make install's
+    // compileall alone took 5 of the 11 minutes on two cores.
+    env.PYDBG_TSAN_SUPPRESSIONS = has('freethreaded') ? 'suppressions_free_threading.txt' : 'suppressions.txt';
+    env.TSAN_OPTIONS = `suppressions=${TSAN_SUPPRESSIONS} exitcode=0`;
+  }
 
   let allocator: string | null = null;
   if (atLeast('3.9')) {
@@ -288,6 +313,7 @@ export function resolveVariant(names: VariantName[], version: PyVersion, extras:
     mem_debug_hooks: memDebugHooks,
     asan: has('asan'),
     ubsan: has('ubsan'),
+    tsan: has('tsan'),
     gdb_py_bt: pydebug ? true : null,
     ext_build: true,
     pip_install: has('freethreaded') && !extras.pypi ? null : true,

@@ -113,7 +113,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'iterations', flags: '--iterations <n>', description: 'leaks, rss: calls (module:function) or runs (script) per round (default: leaks 1000 calls or 20 runs; rss 1)', parse: (r, f) => v.parseCount(r, f, 1), on: ['check'] },
   { key: 'rounds', flags: '--rounds <n>', description: 'leaks: counted rounds, every one must leak (default 4); rss: counted rounds per allocator (default 20)', parse: (r, f) => v.parseCount(r, f, 1), on: ['check'] },
   { key: 'warmup', flags: '--warmup <n>', description: 'leaks, rss: warm-up rounds, not counted (default: leaks 2, rss 3)', parse: (r, f) => v.parseCount(r, f, 0), on: ['check'] },
-  { key: 'followUp', flags: '--no-follow-up', description: 'leaks: when memory grows but refcounts do not, do not run memcheck on the same repro (it runs by default)', on: ['check'] },
+  { key: 'followUp', flags: '--no-follow-up', description: 'leaks: no second run: neither memcheck when memory grows but refcounts do not, nor the trace-refs hunt when the refcount grows but no type the gc counts does (both run by default)', on: ['check'] },
   { key: 'mallocs', flags: '--malloc <list>', description: 'rss: the C allocators to compare, comma-separated (default glibc,jemalloc,tcmalloc: Debian\'s libraries, preloaded)', parse: (r, f) => v.parseAllocators(r, f), on: ['check'] },
 
   // ---- shared by several families
@@ -186,7 +186,7 @@ export const COMMANDS: readonly CommandSpec[] = [
       { syntax: '<analysis>', description: v.ANALYSIS_NAMES.join(' | '), parse: v.parseAnalysis },
       { syntax: '[repro...]', description: 'the repro: a script and its arguments (leaks: also module:function); put arguments that start with - after --' },
     ],
-    examples: ['pydbg check memcheck repro.py', 'pydbg check leaks refleak:search --iterations 200', 'pydbg check asan repro.py --json-out report.json --sarif report.sarif', 'pydbg check memcheck --repro crash --json', 'pydbg check rss --malloc glibc,jemalloc soak.py'],
+    examples: ['pydbg check memcheck repro.py', 'pydbg check leaks refleak:search --iterations 200', 'pydbg check asan repro.py --json-out report.json --sarif report.sarif', 'pydbg check memcheck --repro crash --json', 'pydbg check rss --malloc glibc,jemalloc soak.py', 'pydbg check tsan race.py'],
   },
   {
     id: 'shell', description: 'an interactive shell in the same environment as pydbg run', engine: true,

@@ -152,7 +152,7 @@ export function parseJsonSwitch(v: string | boolean | undefined, flag = '--json'
 }
 
 /** Kept equal to src/analyses/registry.ts ANALYSIS_NAMES (a unit test checks): parsing does not load the analyses. */
-export const ANALYSIS_NAMES = ['memcheck', 'leaks', 'massif', 'pymalloc-stats', 'pymalloc-debug', 'asan', 'ubsan', 'rss'] as const;
+export const ANALYSIS_NAMES = ['memcheck', 'leaks', 'massif', 'pymalloc-stats', 'pymalloc-debug', 'asan', 'ubsan', 'tsan', 'rss'] as const;
 
 /** An analysis name: `pydbg check ANALYSIS`, api.ts check(). */
 export function parseAnalysis(name: string): string {

@@ -79,6 +79,8 @@ export interface ContainerSpec {
   name?: string;
   /** Linux capabilities to add (a named run: SYS_PTRACE, so gdb can attach from a `docker exec`) */
   capAdd?: string[];
+  /** HostConfig.SecurityOpt, e.g. seccomp=unconfined (check tsan: setarch -R needs personality(ADDR_NO_RANDOMIZE)) */
+  securityOpt?: string[];
 }
 
 /** A container as a listing describes it. */

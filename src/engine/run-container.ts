@@ -49,6 +49,7 @@ export function createOptions(spec: ContainerSpec, autoRemove = false) {
       Init: spec.init ?? true,
       Ulimits: spec.coreDumps ? [{ Name: 'core', Soft: -1, Hard: -1 }] : undefined,
       CapAdd: spec.capAdd?.length ? spec.capAdd : undefined,
+      SecurityOpt: spec.securityOpt?.length ? spec.securityOpt : undefined,
       AutoRemove: autoRemove,
     },
   };

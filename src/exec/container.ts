@@ -82,6 +82,7 @@ export function runSpec(s: SpecInput): ContainerSpec {
     coreDumps: req.core,
     // a named run can be attached to (stacks, core, inject: gdb from a docker exec needs ptrace)
     ...(req.name ? { name: req.name, capAdd: ['SYS_PTRACE'] } : {}),
+    ...(req.aslrOff ? { securityOpt: ['seccomp=unconfined'] } : {}),
   };
 }
 

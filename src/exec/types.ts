@@ -34,6 +34,8 @@ export interface RunRequest {
   extraEnv?: Record<string, string>;
   /** analyses: Debian packages the run's image needs (check rss: the allocators' libraries) */
   extraPackages?: string[];
+  /** analyses: the command turns ASLR off (ThreadSanitizer): the container runs without Docker's seccomp filter, which forbids it */
+  aslrOff?: boolean;
   /** what to re-run under gdb when the command crashes (default: the command itself) */
   crashArgv?: string[];
   /** a named run: the container's name (and io.pydbg.name), SYS_PTRACE for `pydbg stacks/core/inject` */

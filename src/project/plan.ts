@@ -97,6 +97,9 @@ export function planVariant(input: PlanInput): VariantPlan {
   if (arch.name !== host.name && names.includes('asan')) {
     throw catalogueError(`variant 'asan' is not offered for ${arch.name}: AddressSanitizer's shadow memory is not reliable under QEMU user emulation`, "use 'ubsan', or 'nopymalloc' with 'pydbg check memcheck' (Valgrind works under QEMU)");
   }
+  if (arch.name !== host.name && names.includes('tsan')) {
+    throw catalogueError(`variant 'tsan' is not offered for ${arch.name}: ThreadSanitizer's fixed shadow-memory layout does not hold under QEMU user emulation`, `build it for ${host.name} (--arch ${host.name}); a data race in C code is usually not architecture-specific`);
+  }
   const warnings: string[] = [];
   if (version.rulesOf) {
     warnings.push(`CPython ${version.text} is newer than pydbg's catalogue (newest: ${version.rulesOf}): building it with the ${version.rulesOf} rules; configure or the probe will say if they no longer hold`);

@@ -27,7 +27,7 @@ async function leaks(args: string[]): Promise<{ report: AnalysisReport; exitCode
 
 beforeAll(async () => {
   await requireEngine();
-  await requireImages('debug-3.13', 'nopymalloc-3.11', 'count-allocs-2.7');
+  await requireImages('debug-3.13', 'trace-refs-3.13', 'nopymalloc-3.11', 'count-allocs-2.7');
 });
 
 describe('leaks: attribution on CPython 3.13 debug', () => {
@@ -71,6 +71,16 @@ describe('leaks: attribution on CPython 3.13 debug', () => {
     expect(f.message).toMatch(/^process memory \(RSS\) grows by [\d.]+ (KiB|bytes) per call; memcheck: 1,024 bytes definitely lost per call at leak\.c:7 in leaky_function\(\)$/);
     expect(f.userFrame).toMatchObject({ function: 'leaky_function', file: 'leak.c', line: 7 });
     expect(f.data.followUpBytesPerIteration).toBe(1024);
+  });
+  it('a str leak the gc cannot count: the trace-refs follow-up names 1 str per call, by refleak.key(), with a sample', async () => {
+    const { report, exitCode } = await leaks(['-C', join(EX, 'refleak'), 'refleak:key']);
+    expect(exitCode).toBe(20);
+    expect(report.userFindings.map((f) => f.kind).slice(0, 2)).toEqual(['TypeLeak', 'RefLeak']);
+    const t = report.userFindings[0]!;
+    expect(t.message).toBe('leaks 1 str per call, created by refleak.key() (named in the debug,trace-refs build, which counts every object)');
+    expect(String(t.data.sample)).toMatch(/^'key-\d+'$/);
+    expect(report.userFindings[1]!.message).toBe('total refcount grows by 1 per call');
+    expect(report.userFindings[1]!.related[0]!.message).toMatch(/^named by the trace-refs follow-up \(debug,trace-refs\): str; report: .*trace-refs-follow-up\/report\.json$/);
   });
   it('bad input: a module:function that does not exist (exit 8), pytest not in the image (exit 21): one line and a hint', async () => {
     const nf = await pydbg(['check', 'leaks', ...V, '-C', join(EX, 'refleak'), 'refleak:serch']);

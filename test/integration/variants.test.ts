@@ -15,7 +15,7 @@ import type { BuildRequest } from '../../src/engine/engine.js';
 import { buildsDir } from '../../src/paths.js';
 import { buildVariant, inImage, pydbg, requireEngine, requireImages, type BuildJson } from './helpers.js';
 
-const needed = () => requireImages('nopymalloc-3.11', 'debug-3.13', 'freethreaded-3.13', 'count-allocs-2.7', 'asan-3.13', 'ubsan-3.13');
+const needed = () => requireImages('nopymalloc-3.11', 'debug-3.13', 'freethreaded-3.13', 'count-allocs-2.7', 'asan-3.13', 'ubsan-3.13', 'tsan-freethreaded-3.13', 'trace-refs-3.13');
 let images: Awaited<ReturnType<typeof needed>>;
 beforeAll(async () => {
   await requireEngine();
@@ -102,6 +102,21 @@ describe('pydbg env build (real engine, real CPython builds)', () => {
     expect(r.image).toBe('pydbg/cpython:3.13.5-asan-amd64');
     expectVerified(r, { version: '3.13.5', asan: true, ubsan: false, with_pymalloc: false, py_debug: false });
     expect(JSON.parse((await labels(r.image))['io.pydbg.configure-args']!)).toEqual(['--with-address-sanitizer']);
+  });
+
+  it('3.13 tsan,freethreaded: --with-thread-sanitizer --disable-gil, the free-threaded suppressions in place', async () => {
+    const r = images['tsan-freethreaded-3.13'];
+    expect(r.image).toBe('pydbg/cpython:3.13.5-tsan_freethreaded-amd64');
+    expectVerified(r, { version: '3.13.5', tsan: true, asan: false, gil_disabled: true, abiflags: 't', py_debug: false });
+    expect(JSON.parse((await labels(r.image))['io.pydbg.configure-args']!)).toEqual(['--with-thread-sanitizer', '--disable-gil']);
+    expect(await inImage(r.image, 'grep -c race_top: /opt/pydbg/tsan-suppressions.txt')).toMatch(/^[1-9]\d*\n?$/);
+  });
+
+  it('3.13 debug,trace-refs: sys.getobjects() lists every object, str and int included', async () => {
+    const r = images['trace-refs-3.13'];
+    expectVerified(r, { version: '3.13.5', py_debug: true, trace_refs: true, abiflags: 'd' });
+    const out = await inImage(r.image, `python -c "import sys; ts = {type(o).__name__ for o in sys.getobjects(0)}; print('str' in ts and 'int' in ts)"`);
+    expect(out.trim()).toBe('True');
   });
 
   it('3.13 ubsan: --with-undefined-behavior-sanitizer, pymalloc on', async () => {

@@ -16,11 +16,12 @@ export interface SuiteImage {
   purpose: string;
 }
 
-export const SUITE_IMAGE_IDS = ['debug-3.13', 'nopymalloc-3.11', 'count-allocs-2.7', 'asan-3.13', 'ubsan-3.13', 'freethreaded-3.13', 'arm64-debug-3.13', 'armv7-nopymalloc-3.13'] as const;
+export const SUITE_IMAGE_IDS = ['debug-3.13', 'trace-refs-3.13', 'nopymalloc-3.11', 'count-allocs-2.7', 'asan-3.13', 'ubsan-3.13', 'freethreaded-3.13', 'tsan-freethreaded-3.13', 'arm64-debug-3.13', 'armv7-nopymalloc-3.13'] as const;
 export type SuiteImageId = (typeof SUITE_IMAGE_IDS)[number];
 
 export const SUITE_IMAGES: readonly SuiteImage[] = [
   { id: 'debug-3.13', args: ['--variant', 'debug', '--python', '3.13'], purpose: 'run on the examples and real-project layouts; check memcheck (PYTHONMALLOC=malloc), leaks (attribution), pymalloc-debug, pymalloc-stats, massif; reports; live programs; the npm-pack install' },
+  { id: 'trace-refs-3.13', args: ['--variant', 'debug,trace-refs', '--python', '3.13'], purpose: "check leaks' trace-refs follow-up: naming a leaked str the gc cannot count" },
   { id: 'nopymalloc-3.11', args: ['--variant', 'nopymalloc', '--python', '3.11'], purpose: 'the Valgrind build: check memcheck/leaks/pymalloc-debug on 3.11, Valgrind under run, env build verification and warm rebuild' },
   { id: 'count-allocs-2.7', args: ['--variant', 'count-allocs', '--python', '2.7'], purpose: 'check leaks with sys.getcounts; 2.7 verification (count-allocs, trace refs, suppressions)' },
   // Two sanitizer images, not one asan,ubsan: with GCC's separate libasan and libubsan, UBSan in a
@@ -30,6 +31,7 @@ export const SUITE_IMAGES: readonly SuiteImage[] = [
   { id: 'asan-3.13', args: ['--variant', 'asan', '--python', '3.13'], purpose: 'check asan; memcheck refused on an ASan build' },
   { id: 'ubsan-3.13', args: ['--variant', 'ubsan', '--python', '3.13'], purpose: 'check ubsan' },
   { id: 'freethreaded-3.13', args: ['--variant', 'freethreaded', '--python', '3.13'], purpose: 'free-threaded verification; run falls back to build_ext' },
+  { id: 'tsan-freethreaded-3.13', args: ['--variant', 'freethreaded,tsan', '--python', '3.13'], purpose: 'check tsan: the race example and its clean twin' },
   { id: 'arm64-debug-3.13', args: ['--variant', 'debug', '--python', '3.13', '--arch', 'arm64'], purpose: 'ARM: cross build, run, board CPU, gdb stub, memcheck, leaks under QEMU' },
   { id: 'armv7-nopymalloc-3.13', args: ['--variant', 'nopymalloc', '--python', '3.13', '--arch', 'armv7'], purpose: 'ARM: armv7 cross build, memcheck under QEMU' },
 ];

@@ -4,8 +4,8 @@ import { ExitCode, PydbgError } from '../../src/errors.js';
 import { planVariant } from '../../src/project/plan.js';
 
 describe('the analysis registry', () => {
-  it('lists the seven analyses in help order', () => {
-    expect(ANALYSIS_NAMES).toEqual(['memcheck', 'leaks', 'massif', 'pymalloc-stats', 'pymalloc-debug', 'asan', 'ubsan', 'rss']);
+  it('lists the analyses in help order', () => {
+    expect(ANALYSIS_NAMES).toEqual(['memcheck', 'leaks', 'massif', 'pymalloc-stats', 'pymalloc-debug', 'asan', 'ubsan', 'tsan', 'rss']);
     expect(analysisByName('massif').name).toBe('massif');
     expect(findAnalysis('nope')).toBeUndefined();
   });

@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { boards } from '../../src/cli/commands/boards.js';
 import { check } from '../../src/cli/commands/check.js';
 import { doctor } from '../../src/cli/commands/doctor.js';
-import { dockerfile, inspect, list, rm } from '../../src/cli/commands/env.js';
+import { dockerfile, fmtDuration, inspect, list, rm } from '../../src/cli/commands/env.js';
 import { run, shell } from '../../src/cli/commands/run.js';
 import { variants } from '../../src/cli/commands/variants.js';
 import { parseCLI } from '../../src/cli/parse.js';
@@ -199,5 +199,13 @@ describe('check on a fake engine', () => {
     await expect(check(opts(['check', 'memcheck', '--variant', 'asan', '-C', dir, 'repro.py']), t.deps)).rejects.toMatchObject({ exitCode: ExitCode.ANALYSIS_UNAVAILABLE });
     expect(fake.calls).toEqual([]);
     expect(t.engineCalls()).toBe(0);
+  });
+});
+
+describe('env build durations', () => {
+  it('seconds under a minute, else m:ss rounded as a whole (359.6 s is 6m00s, never 5m60s)', () => {
+    expect(fmtDuration(42.04)).toBe('42.0 s');
+    expect(fmtDuration(359.6)).toBe('6m00s');
+    expect(fmtDuration(61.2)).toBe('1m01s');
   });
 });

@@ -36,6 +36,7 @@ describe('a value pydbg.yaml gives is refused at its file:line:column, exit 10',
     // a combination: blamed on the variant, else the version, else the board or arch the file gave
     ['python: "3.9"\narch: arm64\n', '1:9: python: cross-compiling CPython 3.9 for arm64 is not supported', /--build-mode emulated/],
     ['python: "3.13"\nvariant: asan\nboard: rpi4\n', "2:10: variant: variant 'asan' is not offered for arm64", /ubsan/],
+    ['python: "3.13"\nvariant: [freethreaded, tsan]\narch: arm64\n', "2:25: variant[1]: variant 'tsan' is not offered for arm64", /--arch amd64/],
   ])('%j', async (yaml, message, hint) => {
     const { e, file } = await refusal(yaml);
     expect(e.exitCode).toBe(ExitCode.CONFIG);

@@ -10,6 +10,7 @@ import { check, type CheckDeps, type CheckInput } from '../../src/analyses/check
 import { FOLLOW_UP_CALLS, foldFollowUp, followUpRepro, type LeakRun } from '../../src/analyses/leaks.js';
 import type { Finding } from '../../src/analyses/types.js';
 import { OUT_MOUNT } from '../../src/container/layout.js';
+import { ExitCode } from '../../src/errors.js';
 import type { RunRequest, RunResult } from '../../src/exec/types.js';
 import { offlineIO } from './check-io.js';
 
@@ -160,5 +161,85 @@ describe('check leaks → memcheck follow-up (orchestration)', () => {
     const more: RunRequest[] = [];
     await check(input(), io(), deps(tool(more, refs)));
     expect(more).toHaveLength(1);
+  });
+});
+
+describe('check leaks → trace-refs follow-up: a refcount growth no gc-counted type explains (orchestration)', () => {
+  let root: string;
+  let projectDir: string;
+  beforeEach(async () => {
+    root = await mkdtemp(join(tmpdir(), 'pydbg-trace-refs-'));
+    projectDir = join(root, 'project');
+    await mkdir(projectDir);
+  });
+  afterEach(() => rm(root, { recursive: true, force: true }));
+
+  const rounds = (types: Record<string, number>) => Array.from({ length: 4 }, () => ({ refs: 1000, blocks: 1000, rss: 0, types }));
+  /** the gc counts no type: one str per call leaks, which only sys.getobjects() sees */
+  const gcRun: LeakRun = { target: 'strleak:make', iterations: 1000, warmup: 2, error: null, has_refs: true, has_blocks: true, has_tracemalloc: true, type_source: 'gc', rounds: rounds({}) };
+  const traceRun: LeakRun = {
+    ...gcRun, type_source: 'getobjects', rounds: rounds({ str: 1000 }),
+    attribution: { calls: { '': 100 }, groups: [{ window: '', type: 'str', count: 100, sample: "'key-0'", file: null, line: null, function: null, callee: 'strleak.make()', target: true }], callees: [] },
+  };
+  function tool(reqs: Array<[RunRequest, string]>, second: LeakRun | 'fail' = traceRun): CheckDeps['runProject'] {
+    return async (project, req) => {
+      const t = project.targets[0]!.plan;
+      const variant = t.spec.variants.join(',');
+      reqs.push([req, variant]);
+      if (variant.includes('trace-refs') && second === 'fail') throw new Error('the debug,trace-refs image for CPython 3.13.5 is not built');
+      const mount = req.extraMounts!.find((m) => m.target === OUT_MOUNT)!.source;
+      await writeFile(join(mount, 'leaks.json'), JSON.stringify(variant.includes('trace-refs') ? second : gcRun));
+      return [{ command: req.argv, image: 'x', python: t.version.text, variant, exitCode: 0, signal: null, durationSeconds: 1, extension: { kind: 'none', cached: true, image: 'x', seconds: 0 } }];
+    };
+  }
+  const deps = (runProject: CheckDeps['runProject']): Partial<CheckDeps> => ({ runProject, containerUser: async () => '1000:1000', reportsDir: () => join(root, 'reports'), now: () => new Date('2026-01-02T03:04:05Z') });
+  const input = (over: Partial<CheckInput> = {}): CheckInput => ({ project: { projectDir, python: '3.13' }, analysis: 'leaks', repro: ['strleak:make'], options: { iterations: 1000 }, ...over });
+
+  it('the same hunt runs in the debug,trace-refs build; the str it names comes first, with its callee, and the RefLeak says who named it', async () => {
+    const reqs: Array<[RunRequest, string]> = [];
+    const r = await check(input(), offlineIO(), deps(tool(reqs)));
+    expect(reqs.map(([, v]) => v)).toEqual(['debug', 'debug,trace-refs']);
+    expect(reqs[1]![0].argv).toEqual(reqs[0]![0].argv);
+    expect(r.report.userFindings.map((f) => f.kind)).toEqual(['TypeLeak', 'RefLeak', 'BlockLeak']);
+    const t = r.report.userFindings[0]!;
+    expect(t.message).toBe('leaks 1 str per call, created by strleak.make() (named in the debug,trace-refs build, which counts every object)');
+    expect(t.data).toMatchObject({ type: 'str', sample: "'key-0'", namedBy: 'debug,trace-refs' });
+    const ref = r.report.userFindings[1]!;
+    expect(ref.data.unnamed).toBeUndefined();
+    expect(ref.related.map((x) => x.message)).toEqual([expect.stringMatching(/^named by the trace-refs follow-up \(debug,trace-refs\): str; report: .*trace-refs-follow-up\/report\.json$/)]);
+    expect(r.exitCode).toBe(ExitCode.FINDINGS);
+    const saved = JSON.parse(await readFile(r.reportPath, 'utf8'));
+    expect(saved.userFindings[0].message).toBe(t.message);
+  });
+
+  it('the follow-up cannot run (image missing with --no-build): the RefLeak stays, saying why, with the hint to trace-refs', async () => {
+    const reqs: Array<[RunRequest, string]> = [];
+    const r = await check(input(), offlineIO(), deps(tool(reqs, 'fail')));
+    expect(r.report.userFindings.map((f) => f.kind)).toEqual(['RefLeak', 'BlockLeak']);
+    const msgs = r.report.userFindings[0]!.related.map((x) => x.message);
+    expect(msgs[0]).toBe('trace-refs follow-up could not run: the debug,trace-refs image for CPython 3.13.5 is not built');
+    expect(msgs[1]).toMatch(/--variant debug,trace-refs counts every object/);
+  });
+
+  it('no second run: --no-follow-up, a type the gc named, a trace-refs build already, the free-threaded build', async () => {
+    for (const [over, run] of [
+      [{ options: { iterations: 1000, followUp: false } }, gcRun],
+      [{}, { ...gcRun, rounds: rounds({ list: 1000 }) }],
+    ] as Array<[Partial<CheckInput>, LeakRun]>) {
+      const reqs: Array<[RunRequest, string]> = [];
+      const first = tool(reqs, traceRun);
+      const only: CheckDeps['runProject'] = async (project, req) => {
+        const res = await first(project, req);
+        await writeFile(join(req.extraMounts!.find((m) => m.target === OUT_MOUNT)!.source, 'leaks.json'), JSON.stringify(run));
+        return res;
+      };
+      await check(input(over), offlineIO(), deps(only));
+      expect(reqs).toHaveLength(1);
+    }
+    for (const variant of ['debug,trace-refs', 'freethreaded,debug']) {
+      const reqs: Array<[RunRequest, string]> = [];
+      await check(input({ project: { projectDir, python: '3.13', variant } }), offlineIO(), deps(tool(reqs)));
+      expect(reqs).toHaveLength(1);
+    }
   });
 });

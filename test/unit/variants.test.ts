@@ -27,7 +27,27 @@ describe('variant names', () => {
     expect(e.hint).toContain("'trace-refs'");
   });
   it('knows every variant the README documents', () => {
-    expect([...VARIANT_NAMES]).toEqual(['release', 'debug', 'trace-refs', 'count-allocs', 'pymalloc-debug', 'nopymalloc', 'asan', 'ubsan', 'freethreaded']);
+    expect([...VARIANT_NAMES]).toEqual(['release', 'debug', 'trace-refs', 'count-allocs', 'pymalloc-debug', 'nopymalloc', 'asan', 'ubsan', 'tsan', 'freethreaded']);
+  });
+});
+
+describe('tsan: ThreadSanitizer builds', () => {
+  it('--with-thread-sanitizer from 3.13, with CPython\'s own suppressions (the free-threaded file with freethreaded) and no exit status 66 outside the check', () => {
+    const s = resolveVariant(parseVariantList('freethreaded,tsan'), v('3.13.5'));
+    expect(s.variants).toEqual(['tsan', 'freethreaded']);
+    expect(s.configureArgs).toEqual(['--with-thread-sanitizer', '--disable-gil']);
+    expect(s.env).toMatchObject({ PYDBG_TSAN_SUPPRESSIONS: 'suppressions_free_threading.txt', TSAN_OPTIONS: 'suppressions=/opt/pydbg/tsan-suppressions.txt exitcode=0' });
+    expect(s.expected).toMatchObject({ tsan: true, asan: false, gil_disabled: true, py_debug: false });
+    expect(resolveVariant(['tsan'], v('3.13.5')).env.PYDBG_TSAN_SUPPRESSIONS).toBe('suppressions.txt');
+    expect(resolveVariant(['debug'], v('3.13.5')).expected.tsan).toBe(false);
+    expect(resolveVariant(['debug'], v('3.13.5')).env).not.toHaveProperty('TSAN_OPTIONS');
+  });
+  it('refused before 3.13, with asan or nopymalloc, and a contradicting --configure-arg', () => {
+    expect(() => resolveVariant(['tsan'], v('3.11.2'))).toThrow(/variant 'tsan' does not exist for CPython 3\.11: configure gained --with-thread-sanitizer in 3\.13/);
+    expect(() => resolveVariant(parseVariantList('asan,tsan'), v('3.13.5'))).toThrow(/'asan' and 'tsan' contradict each other/);
+    expect(() => resolveVariant(parseVariantList('nopymalloc,tsan'), v('3.13.5'))).toThrow(/'nopymalloc' and 'tsan' contradict each other/);
+    expect(() => resolveVariant(['tsan'], v('3.13.5'), { configureArgs: ['--without-thread-sanitizer'] })).toThrow(/contradicts variant 'tsan', which builds with ThreadSanitizer/);
+    expect(parseVariantList('thread-sanitizer')).toEqual(['tsan']);
   });
 });
 

@@ -102,15 +102,18 @@ export function formatBuildResult(r: EnvBuildResult, plan?: VariantPlan): string
 }
 
 export function formatVerified(v: Record<string, unknown>): string {
-  const flags = ['py_debug', 'ref_debug', 'trace_refs', 'count_allocs', 'with_pymalloc', 'with_valgrind', 'gil_disabled', 'mem_debug_hooks', 'asan', 'ubsan', 'gdb_py_bt', 'ext_build', 'pip_install'];
+  const flags = ['py_debug', 'ref_debug', 'trace_refs', 'count_allocs', 'with_pymalloc', 'with_valgrind', 'gil_disabled', 'mem_debug_hooks', 'asan', 'ubsan', 'tsan', 'gdb_py_bt', 'ext_build', 'pip_install'];
   const parts = flags.map((f) => `${f}=${v[f] === null || v[f] === undefined ? 'not-asserted' : v[f] ? 'yes' : 'no'}`);
   if (v.abiflags !== null && v.abiflags !== undefined) parts.unshift(`abiflags='${String(v.abiflags)}'`);
   if (v.allocator) parts.unshift(`allocator=${String(v.allocator)}`);
   return parts.join(' ');
 }
 
-function fmtDuration(s: number): string {
-  return s < 60 ? `${s.toFixed(1)} s` : `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s`;
+/** 359.6 s → "6m00s" (whole seconds first: never "5m60s") */
+export function fmtDuration(s: number): string {
+  if (s < 60) return `${s.toFixed(1)} s`;
+  const whole = Math.round(s);
+  return `${Math.floor(whole / 60)}m${String(whole % 60).padStart(2, '0')}s`;
 }
 
 export async function dockerfile(o: BuildOpts, deps: Pick<Deps, 'stdout' | 'cwd'>): Promise<CommandResult> {
@@ -166,8 +169,8 @@ export async function list(o: { json?: boolean }, deps: Pick<Deps, 'engine' | 's
 const SHARED_KINDS = ['base', 'deps', 'xbuild', 'buildpython'] as const;
 
 function shortVerified(v: Record<string, unknown>): string {
-  const on = ['py_debug', 'trace_refs', 'count_allocs', 'with_valgrind', 'gil_disabled', 'asan', 'ubsan'].filter((k) => v[k]);
-  const names: Record<string, string> = { py_debug: 'Py_DEBUG', trace_refs: 'Py_TRACE_REFS', count_allocs: 'COUNT_ALLOCS', with_valgrind: 'valgrind', gil_disabled: 'no-GIL', asan: 'ASan', ubsan: 'UBSan' };
+  const on = ['py_debug', 'trace_refs', 'count_allocs', 'with_valgrind', 'gil_disabled', 'asan', 'ubsan', 'tsan'].filter((k) => v[k]);
+  const names: Record<string, string> = { py_debug: 'Py_DEBUG', trace_refs: 'Py_TRACE_REFS', count_allocs: 'COUNT_ALLOCS', with_valgrind: 'valgrind', gil_disabled: 'no-GIL', asan: 'ASan', ubsan: 'UBSan', tsan: 'TSan' };
   const parts = on.map((k) => names[k]!);
   parts.push(v.with_pymalloc ? 'pymalloc' : 'no-pymalloc');
   if (v.allocator) parts.push(`alloc=${String(v.allocator)}`);
