@@ -17,17 +17,33 @@ import { matching, reproArgv, type Analysis } from './analysis.js';
 import { sanitizerReport } from './sanitizers.js';
 import { frameText, type Finding, type Frame } from './types.js';
 
-/** "    #0 add_unlocked /pydbg/build/counter.c:20 (counter.cpython-313t-x86_64-linux-gnu.so+0x1234)" (column and module optional; <null> for unknown). */
-const FRAME = /^\s*#(\d+) (\S+)(?: (<null>|\S+?)(?::(\d+))?(?::\d+)?)?(?: \((\S+?)\+0x[0-9a-f]+\))?\s*$/;
-
-/** One stack frame of a ThreadSanitizer report, or null when the line is not one. */
+/**
+ * One stack frame of a ThreadSanitizer report, or null when the line is not one:
+ * "    #0 add_unlocked /pydbg/build/counter.c:20 (counter.cpython-313t-x86_64-linux-gnu.so+0x1234)",
+ * with a column or not, "<null>" for what the symbolizer did not know, no file at all
+ * ("#0 foo (bin+0x12)"), a bare address for the module ("(0x7f…)"), C++ names with spaces.
+ */
 export function tsanFrame(line: string): Frame | null {
-  const m = FRAME.exec(line);
+  const m = /^\s*#\d+ (.+?)\s*$/.exec(line);
   if (!m) return null;
-  const fn = m[2] === '<null>' ? null : m[2]!;
-  const file = m[3] && m[3] !== '<null>' ? m[3] : null;
+  let rest = m[1]!;
+  let object: string | null = null;
+  const mod = / \((?:(\S+?)\+0x[0-9a-f]+|0x[0-9a-f]+)\)$/.exec(rest);
+  if (mod) {
+    object = mod[1] ?? null;
+    rest = rest.slice(0, mod.index);
+  }
+  let fn = rest;
+  let file: string | null = null;
+  let lineNo: number | null = null;
+  const loc = / (<null>|\S+?)(?::(\d+))?(?::\d+)?$/.exec(rest);
+  if (loc && (loc[1] === '<null>' || loc[2] !== undefined || loc[1]!.includes('/'))) {
+    fn = rest.slice(0, loc.index);
+    if (loc[1] !== '<null>') file = loc[1]!;
+    lineNo = loc[2] ? Number(loc[2]) : null;
+  }
   const mapped = toProjectPath(file);
-  return { function: fn, file: mapped.file, line: m[4] ? Number(m[4]) : null, object: m[5] ?? null, inUserCode: mapped.user };
+  return { function: fn === '<null>' || fn === '' ? null : fn, file: mapped.file, line: lineNo, object, inUserCode: mapped.user };
 }
 
 function stackAt(lines: string[], start: number): [Frame[], number] {
@@ -46,8 +62,13 @@ export function tsanKind(head: string): string {
   return head.replace(/\s*\(.*\)\s*$/, '').trim().replace(/\s+/g, '-');
 }
 
-/** The frame an access really happened in: the first one outside ThreadSanitizer's own runtime (its interceptors). */
-const ownFrame = (frames: Frame[]) => frames.find((f) => !/libtsan/.test(f.object ?? '') && !/^__tsan_/.test(f.function ?? '')) ?? frames[0] ?? null;
+/**
+ * The frame an access really happened in: the first one outside ThreadSanitizer's own runtime (its
+ * interceptors) and outside CPython's installed headers (PyList_SET_ITEM, _Py_atomic_* inlined into
+ * the caller: the access is the caller's).
+ */
+const ownFrame = (frames: Frame[]) =>
+  frames.find((f) => !/libtsan/.test(f.object ?? '') && !/^__tsan_/.test(f.function ?? '') && !/^\/opt\/python\/include\//.test(f.file ?? '')) ?? frames[0] ?? null;
 
 interface Access {
   /** "Write of size 8 at 0x… by thread T2" without the address */
@@ -83,15 +104,29 @@ export function parseTsan(text: string): Finding[] {
         j = k - 1;
         continue;
       }
-      const loc = /^\s+Location is (.+?)(?: at 0x[0-9a-f]+)?(?: \(([^)+]+)\+0x[0-9a-f]+\))?(?: allocated by (main thread|thread T\d+))?:?\s*$/.exec(line);
+      const loc = /^\s+Location is (.+?)(?: at 0x[0-9a-f]+)?(?: \(([^)+]+)\+0x[0-9a-f]+\))?(?: allocated by (main thread|thread T\d+))?[:.]?\s*$/.exec(line);
       if (loc) {
-        location = loc[1]!;
+        location = loc[1]!.replace(/\.$/, '');
         const [frames, k] = stackAt(lines, j + 1);
         if (frames.length) related.push({ message: `location: ${loc[1]}${loc[3] ? `, allocated by ${loc[3]}` : ''}`, frames });
         j = k - 1;
         continue;
       }
-      // "  Mutex M0 (0x…) created at:", "  Thread T2 (tid=12, running) created by main thread at:", "  Mutex M1 acquired here while holding mutex M0 in thread T1:"
+      // a lock-order inversion: "  Cycle in lock order graph: M0 (0x…) => M1 (0x…) => M0", then per edge
+      // "  Mutex M1 acquired here while holding mutex M0 in thread T1:" with its stack: the accesses
+      const cycle = /^\s+Cycle in lock order graph: (.+?)\s*$/.exec(line);
+      if (cycle) {
+        location = `lock order ${cycle[1]!.replace(/ \(0x[0-9a-f]+\)/g, '')}`;
+        continue;
+      }
+      const edge = /^\s+Mutex (M\d+) acquired here while holding mutex (M\d+) in (main thread|thread T\d+):\s*$/.exec(line);
+      if (edge) {
+        const [frames, k] = stackAt(lines, j + 1);
+        accesses.push({ what: `lock of ${edge[1]}`, thread: edge[3]!, mutexes: edge[2]!, frames });
+        j = k - 1;
+        continue;
+      }
+      // "  Mutex M0 (0x…) created at:", "  Thread T2 (tid=12, running) created by main thread at:", "  Mutex M0 previously acquired by the same thread here:"
       const other = /^\s+((?:Mutex|Thread) .+?):\s*$/.exec(line);
       if (other) {
         const [frames, k] = stackAt(lines, j + 1);
@@ -190,11 +225,18 @@ export const tsan: Analysis = {
     const names = matching(files, LOG);
     const text = names.map((f) => `${files.get(f)}\n`).join('');
     const layout = parseTsanLayout(files.get(LAYOUT));
-    if (/FATAL: ThreadSanitizer: unexpected memory mapping|FATAL: ThreadSanitizer:.*(?:memory layout|mapping)/.test(text)) {
+    // the start failure goes to stderr (tsanrun.sh copies it into the layout file), not to log_path
+    const fatal = /FATAL: ThreadSanitizer:?\s*(.*)/.exec(`${text}\n${files.get(LAYOUT) ?? ''}`);
+    if (fatal) {
       const bits = layout?.mmapRndBits ?? null;
-      throw new PydbgError(ExitCode.TOOL_FAILED, `ThreadSanitizer could not start: the engine's kernel randomises mmap${bits !== null ? ` with ${bits} bits (vm.mmap_rnd_bits)` : ''} and ASLR could not be turned off in the container`, {
-        hint: 'on the engine\'s host: sudo sysctl -w vm.mmap_rnd_bits=28 (or allow personality(ADDR_NO_RANDOMIZE) in the engine\'s seccomp profile)',
-      });
+      const why = fatal[1]!.trim() || 'no reason given';
+      throw new PydbgError(
+        ExitCode.TOOL_FAILED,
+        layout?.aslr === 'off'
+          ? `ThreadSanitizer could not start, even with ASLR off: ${why}`
+          : `ThreadSanitizer could not start (${why}): the engine's kernel randomises mmap${bits !== null ? ` with ${bits} bits (vm.mmap_rnd_bits)` : ''} and ASLR could not be turned off in the container`,
+        { hint: "on the engine's host: sudo sysctl -w vm.mmap_rnd_bits=28 (or allow personality(ADDR_NO_RANDOMIZE) in the engine's seccomp profile)" },
+      );
     }
     return sanitizerReport(parseTsan(text), names.map((f) => join(outDir, f)), run, {
       aslr: layout ? (layout.aslr === 'off' ? 'off (setarch -R)' : `on (the container could not turn it off; vm.mmap_rnd_bits=${layout.mmapRndBits ?? '?'})`) : 'unknown',

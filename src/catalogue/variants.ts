@@ -279,9 +279,9 @@ export function resolveVariant(names: VariantName[], version: PyVersion, extras:
   if (has('tsan')) {
     // CPython's own suppressions (Tools/tsan, copied before configure: make runs the new
     // interpreter), and no exit status 66 for a report in ordinary runs (pip, the probe); the
-    // check turns reports into findings. The template also byte-compiles the stdlib once
-    // (optimisation level 0, without its tests) instead of three times: under TSan, make install's
-    // compileall alone took 5 of the 11 minutes on two cores.
+    // check turns reports into findings. The template also keeps make install's compileall to the
+    // top level of Lib (-l) and byte-compiles the packages at optimisation level 0 only, without the
+    // tests: under TSan, compileall alone took 5 of the 11 minutes on two cores.
     env.PYDBG_TSAN_SUPPRESSIONS = has('freethreaded') ? 'suppressions_free_threading.txt' : 'suppressions.txt';
     env.TSAN_OPTIONS = `suppressions=${TSAN_SUPPRESSIONS} exitcode=0`;
   }

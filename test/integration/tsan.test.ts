@@ -36,7 +36,7 @@ describe('check tsan on CPython 3.13 tsan,freethreaded', () => {
     expect(report.userFindings).toHaveLength(1);
     const f = report.userFindings[0]!;
     expect(f.kind).toBe('data-race');
-    expect(f.userFrame).toMatchObject({ function: 'add_unlocked', file: 'counter.c', line: 18 });
+    expect(f.userFrame).toMatchObject({ function: 'add_unlocked', file: 'counter.c', line: 20 });
     expect(f.message).toMatch(/^data race: (read|write) of size 8 by thread T\d+ holding no mutex in add_unlocked \(counter\.c:20\); previous (read|write) of size 8 by thread T\d+ holding no mutex in add_unlocked \(counter\.c:20\) \(on global 'counter' of size 8\)$/);
     expect(f.related.filter((r) => /^Thread T\d+ created by main thread at$/.test(r.message)).length).toBeGreaterThanOrEqual(1);
     expect(report.summary).toMatchObject({ aslr: 'off (setarch -R)', suppressions: "CPython's Tools/tsan/suppressions_free_threading.txt" });

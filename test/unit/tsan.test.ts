@@ -121,7 +121,8 @@ describe('check tsan: command, refusals, the kernel', () => {
     expect(tsan.unavailable(plan('tsan'))).toBeUndefined();
   });
   it('a kernel whose mmap randomisation TSan cannot live with, and ASLR not turned off: the tool failed, with the sysctl that fixes it', () => {
-    const files = new Map([['tsan.31', '==31==FATAL: ThreadSanitizer: unexpected memory mapping 0x5581d2a4c000-0x5581d2a4d000\n'], ['tsan-layout', 'aslr=on mmap_rnd_bits=32\n']]);
+    // TSan says it on stderr before it opens log_path; tsanrun.sh copies the line into the layout file
+    const files = new Map([['tsan-layout', 'aslr=on mmap_rnd_bits=32\nFATAL: ThreadSanitizer: unexpected memory mapping 0x5581d2a4c000-0x5581d2a4d000\n']]);
     let err: { exitCode?: number; message?: string; hint?: string } = {};
     try {
       tsan.parse(files, { plan: plan('tsan'), run: run(66), repro: ['race.py'], outDir: '/r' });
@@ -129,7 +130,7 @@ describe('check tsan: command, refusals, the kernel', () => {
       err = e as typeof err;
     }
     expect(err.exitCode).toBe(22);
-    expect(err.message).toBe("ThreadSanitizer could not start: the engine's kernel randomises mmap with 32 bits (vm.mmap_rnd_bits) and ASLR could not be turned off in the container");
+    expect(err.message).toBe("ThreadSanitizer could not start (unexpected memory mapping 0x5581d2a4c000-0x5581d2a4d000): the engine's kernel randomises mmap with 32 bits (vm.mmap_rnd_bits) and ASLR could not be turned off in the container");
     expect(err.hint).toMatch(/sysctl -w vm\.mmap_rnd_bits=28/);
   });
   it('parse: your race is a user finding, the interpreter\'s are not; the summary says how ASLR was handled', () => {
@@ -140,6 +141,52 @@ describe('check tsan: command, refusals, the kernel', () => {
     expect(r.interpreterFindings).toHaveLength(1);
     expect(r.rawFiles).toEqual(['/r/tsan.27']);
     expect(r.summary).toEqual({ aslr: 'off (setarch -R)', suppressions: "CPython's Tools/tsan/suppressions_free_threading.txt" });
+  });
+});
+
+describe('the other report shapes', () => {
+  it('frames: C++ names with spaces, no file, a bare module address', () => {
+    expect(tsanFrame('    #0 operator new(unsigned long) ../../src/libsanitizer/tsan/tsan_new_delete.cpp:64 (libtsan.so.2+0x8f2b3)')).toMatchObject({ function: 'operator new(unsigned long)', line: 64, object: 'libtsan.so.2' });
+    expect(tsanFrame('    #0 foo (bin+0x123)')).toEqual({ function: 'foo', file: null, line: null, object: 'bin', inUserCode: false });
+    expect(tsanFrame('    #2 <null> <null> (0x7f00deadbeef)')).toEqual({ function: null, file: null, line: null, object: null, inUserCode: false });
+  });
+  it('a race through a CPython header inlined into your function is yours', () => {
+    const text = `WARNING: ThreadSanitizer: data race (pid=5)
+  Write of size 8 at 0x7b1 by thread T1:
+    #0 PyList_SET_ITEM /opt/python/include/python3.13t/cpython/listobject.h:47 (ext.so+0x10)
+    #1 fill /pydbg/build/ext.c:12 (ext.so+0x10)
+
+  Previous read of size 8 at 0x7b1 by thread T2:
+    #0 fill /pydbg/build/ext.c:11 (ext.so+0x20)
+
+SUMMARY: ThreadSanitizer: data race
+`;
+    const [f] = parseTsan(text);
+    expect(f!.userFrame).toMatchObject({ function: 'fill', file: 'ext.c', line: 12 });
+  });
+  it('a lock-order inversion: both acquisitions, the cycle, your frames', () => {
+    const text = `WARNING: ThreadSanitizer: lock-order-inversion (potential deadlock) (pid=9)
+  Cycle in lock order graph: M0 (0x7b0c00000010) => M1 (0x7b0c00000040) => M0
+
+  Mutex M1 acquired here while holding mutex M0 in thread T1:
+    #0 pthread_mutex_lock ../../../../src/libsanitizer/sanitizer_common/sanitizer_common_interceptors.inc:4324 (libtsan.so.2+0x3a1b6)
+    #1 ab /pydbg/build/dl.c:9 (dl.so+0x11)
+
+  Mutex M0 previously acquired by the same thread here:
+    #0 pthread_mutex_lock ../../../../src/libsanitizer/sanitizer_common/sanitizer_common_interceptors.inc:4324 (libtsan.so.2+0x3a1b6)
+    #1 ab /pydbg/build/dl.c:8 (dl.so+0x12)
+
+  Mutex M0 acquired here while holding mutex M1 in thread T2:
+    #0 pthread_mutex_lock ../../../../src/libsanitizer/sanitizer_common/sanitizer_common_interceptors.inc:4324 (libtsan.so.2+0x3a1b6)
+    #1 ba /pydbg/build/dl.c:15 (dl.so+0x13)
+
+SUMMARY: ThreadSanitizer: lock-order-inversion (potential deadlock) /pydbg/build/dl.c:9 in ab
+`;
+    const [f] = parseTsan(text);
+    expect(f!.kind).toBe('lock-order-inversion');
+    expect(f!.userFrame).toMatchObject({ function: 'ab', file: 'dl.c', line: 9 });
+    expect(f!.message).toBe('lock-order-inversion (potential deadlock): lock of M1 by thread T1 holding M0 in ab (dl.c:9); lock of M0 by thread T2 holding M1 in ba (dl.c:15) (on lock order M0 => M1 => M0)');
+    expect(f!.related.map((r) => r.message)).toContain('Mutex M0 previously acquired by the same thread here');
   });
 });
 
