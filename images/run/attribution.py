@@ -47,6 +47,16 @@ def _rss():
         return 0
 
 
+def _unprofiled(fn):
+    """fn() with the attribution round's profiler off (it would run for every id() of a window's bookkeeping)."""
+    prof = sys.getprofile()
+    sys.setprofile(None)
+    try:
+        return fn()
+    finally:
+        sys.setprofile(prof)
+
+
 class Sites(object):
     """Site of a traceback (frames oldest first): (file, line) in the project, 'target', or None (pydbg's own)."""
 
@@ -204,20 +214,10 @@ class Hunter(object):
             return gc.get_objects()
 
     def _open(self, name):
-        prof = sys.getprofile()
-        sys.setprofile(None)  # the profiler would run for every id() below
-        try:
-            self.stack.append((name, self._objects()))
-        finally:
-            sys.setprofile(prof)
+        _unprofiled(lambda: self.stack.append((name, self._objects())))
 
     def _close(self, name):
-        prof = sys.getprofile()
-        sys.setprofile(None)
-        try:
-            self._close_window(name)
-        finally:
-            sys.setprofile(prof)
+        _unprofiled(lambda: self._close_window(name))
 
     def _close_window(self, name):
         entry = self.stack.pop()

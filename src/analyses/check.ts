@@ -102,7 +102,6 @@ export async function check(input: CheckInput, io: RunIO, deps: Partial<CheckDep
       await memcheckFollowUp(input, repro, report, plan, out.dir, io, d);
       await traceRefsFollowUp(input, repro, report, plan, out.dir, io, d);
     }
-    for (const f of report.userFindings) delete f.data.unnamed; // check's own mark for the follow-up
     const [reportPath] = await out.write([{ name: 'report.json', content: `${JSON.stringify(report, null, 2)}\n` }, ...artefacts]);
     const exitCode = report.userFindings.length > 0 ? ExitCode.FINDINGS : report.status === 'partial' ? ExitCode.TOOL_FAILED : 0;
     return { report, exitCode, reportPath: reportPath! };
@@ -143,15 +142,17 @@ async function memcheckFollowUp(input: CheckInput, repro: string[], report: Anal
  * missing (as any check's image is); its report goes beside (trace-refs-follow-up/).
  */
 async function traceRefsFollowUp(input: CheckInput, repro: string[], report: AnalysisReport, plan: VariantPlan, dir: string, io: RunIO, d: CheckDeps): Promise<void> {
-  const ref = report.userFindings.find((x) => x.kind === 'RefLeak' && x.data.unnamed === 1);
-  if (!ref || pytestCommand(repro) || plan.spec.expected.trace_refs || plan.spec.expected.gil_disabled) return;
+  // a growth the gc's count could not name: a RefLeak and no TypeLeak, on a build that counts through the gc
+  const ref = report.userFindings.find((x) => x.kind === 'RefLeak');
+  if (!ref || report.summary.typeSource !== 'gc' || report.userFindings.some((x) => x.kind === 'TypeLeak')) return;
+  if (pytestCommand(repro) || plan.spec.expected.trace_refs || plan.spec.expected.gil_disabled) return;
   const variant = [...plan.spec.variants, 'trace-refs'].join(',');
   const project: ProjectInput = { ...input.project, variant, python: plan.version.text };
   io.progress.log(`the refcount grows but no type the gc counts does: leak hunt follow-up in the ${variant} build, which counts every object (str, int, bytes too; that image is built first if missing, a few minutes; --no-follow-up skips it)`);
   let named: Finding[];
   try {
     const r = await check({ project, analysis: 'leaks', repro, out: join(dir, 'trace-refs-follow-up'), options: { ...input.options, followUp: false }, run: input.run }, io, d);
-    named = foldTraceRefs(ref, { ...r.report, variant: r.report.variant }, r.reportPath);
+    named = foldTraceRefs(ref, r.report, r.reportPath);
   } catch (e) {
     if (io.signal.aborted) throw e;
     named = foldTraceRefs(ref, { error: (e as Error).message });

@@ -122,8 +122,6 @@ export function analyseLeaks(run: LeakRun, repro: string | null, python?: string
     // them) is in the refcount but has no name here; trace-refs builds count every object
     if (run.type_source === 'gc') {
       ref.related = [{ message: UNNAMED_NOTE, frames: [] }];
-      // nothing named the growth: the trace-refs follow-up (check.ts) counts every object
-      if (typeLeaks.length === 0) ref.data.unnamed = 1;
     }
     findings.push(ref);
   }
@@ -287,7 +285,7 @@ export function foldFollowUp(
 
 /**
  * Pure: fold what the leak hunt in the trace-refs build (every object counted) found into the
- * unnamed RefLeak: its TypeLeak findings are added in front of it, said to come from that build.
+ * RefLeak no gc count named: its TypeLeak findings are added in front of it, said to come from that build.
  */
 export function foldTraceRefs(
   ref: Finding,
@@ -308,7 +306,6 @@ export function foldTraceRefs(
   }
   const named = types.map((t) => ({ ...t, message: `${t.message} (named in the ${follow.variant} build, which counts every object)`, data: { ...t.data, namedBy: follow.variant } }));
   ref.related.push({ message: `named by the trace-refs follow-up (${follow.variant}): ${types.map((t) => t.data.type).join(', ')}${where}`, frames: [] });
-  delete ref.data.unnamed;
   return named;
 }
 

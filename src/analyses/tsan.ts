@@ -108,7 +108,7 @@ export function parseTsan(text: string): Finding[] {
       if (loc) {
         location = loc[1]!.replace(/\.$/, '');
         const [frames, k] = stackAt(lines, j + 1);
-        if (frames.length) related.push({ message: `location: ${loc[1]}${loc[3] ? `, allocated by ${loc[3]}` : ''}`, frames });
+        if (frames.length) related.push({ message: `location: ${location}${loc[3] ? `, allocated by ${loc[3]}` : ''}`, frames });
         j = k - 1;
         continue;
       }
@@ -134,7 +134,7 @@ export function parseTsan(text: string): Finding[] {
         j = k - 1;
         continue;
       }
-      // a lock-order inversion or thread leak names its own stacks without an access line
+      // a report whose stack follows its headline directly (signal-unsafe call, unlock of an unlocked mutex)
       if (/^\s+#\d+ /.test(line) && accesses.length === 0 && related.length === 0) {
         const [frames, k] = stackAt(lines, j);
         accesses.push({ what: kind, thread: '', mutexes: null, frames });
@@ -148,7 +148,7 @@ export function parseTsan(text: string): Finding[] {
     const order = userAt > 0 ? [accesses[userAt]!, ...accesses.filter((_, n) => n !== userAt)] : accesses;
     const describe = (a: Access) => `${a.what}${a.thread ? ` by ${a.thread}` : ''}${a.mutexes ? ` holding ${a.mutexes}` : a.thread ? ' holding no mutex' : ''} in ${frameText(ownFrame(a.frames))}`;
     const message = order.length
-      ? `${head[1]!.replace(/\s*\(pid=\d+\)$/, '')}: ${order.map(describe).join('; ')}${location ? ` (on ${location})` : ''}${reached ? `, reached from your code at ${frameText(reached)}` : ''}`
+      ? `${head[1]}: ${order.map(describe).join('; ')}${location ? ` (on ${location})` : ''}${reached ? `, reached from your code at ${frameText(reached)}` : ''}`
       : head[1]!;
     out.push({
       analysis: 'tsan',
@@ -240,7 +240,7 @@ export const tsan: Analysis = {
     }
     return sanitizerReport(parseTsan(text), names.map((f) => join(outDir, f)), run, {
       aslr: layout ? (layout.aslr === 'off' ? 'off (setarch -R)' : `on (the container could not turn it off; vm.mmap_rnd_bits=${layout.mmapRndBits ?? '?'})`) : 'unknown',
-      suppressions: `CPython's Tools/tsan/${plan.spec.variants.includes('freethreaded') ? 'suppressions_free_threading.txt' : 'suppressions.txt'}`,
+      suppressions: `CPython's Tools/tsan/${plan.spec.env.PYDBG_TSAN_SUPPRESSIONS}`,
     });
   },
 };
