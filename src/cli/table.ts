@@ -7,7 +7,7 @@
  */
 import * as v from './validate.js';
 
-export const COMMAND_IDS = ['variants', 'env build', 'env dockerfile', 'env list', 'env inspect', 'env rm', 'env gc', 'run', 'check', 'shell', 'ps', 'stacks', 'heap', 'inject', 'core', 'stop', 'boards', 'doctor'] as const;
+export const COMMAND_IDS = ['variants', 'env build', 'env dockerfile', 'env list', 'env inspect', 'env rm', 'env gc', 'env push', 'run', 'check', 'shell', 'ps', 'stacks', 'heap', 'inject', 'core', 'stop', 'boards', 'doctor', 'lock'] as const;
 export type CommandId = (typeof COMMAND_IDS)[number];
 
 export { ANALYSIS_NAMES } from './validate.js';
@@ -51,7 +51,7 @@ export interface OptionSpec {
 const BUILD: CommandId[] = ['env build', 'env dockerfile'];
 const PROJECT: CommandId[] = ['run', 'check', 'shell'];
 const REPRO: CommandId[] = ['run', 'check'];
-const JSON_SWITCH: CommandId[] = ['variants', 'env build', 'env list', 'env inspect', 'env gc', 'run', 'check', 'ps', 'stacks', 'heap', 'inject', 'core', 'stop', 'boards', 'doctor'];
+const JSON_SWITCH: CommandId[] = ['variants', 'env build', 'env list', 'env inspect', 'env gc', 'env push', 'lock', 'run', 'check', 'ps', 'stacks', 'heap', 'inject', 'core', 'stop', 'boards', 'doctor'];
 const runName = (raw: string, flag: string) => v.parseRunName(raw, flag);
 
 const path = (raw: string, flag: string) => v.parsePath(raw, flag);
@@ -74,14 +74,21 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'pip', flags: '--pip <mode>', description: 'where setuptools/wheel come from inside the image', choices: ['offline', 'pypi'], default: 'offline', on: BUILD },
   { key: 'wheelhouse', flags: '--wheelhouse <dir>', description: 'a directory of wheels made available (offline) inside the image', parse: path, on: BUILD },
   { key: 'force', flags: '--force', description: 'rebuild even if a verified image with the same inputs exists', on: ['env build'] },
+  {
+    key: 'registry', flags: '--registry <prefix>', description: 'an OCI registry prefix (HOST[:PORT]/PATH): pull the image by its content key before building; credentials from your docker config', parse: v.parseRegistry, on: ['env build', 'env push', 'lock'],
+    per: { 'env push': { description: 'the OCI registry prefix to push to (HOST[:PORT]/PATH); credentials from your docker config' }, lock: { description: "also record each image's registry digest (of its key tag) under this prefix" } },
+  },
+  { key: 'push', flags: '--push', description: 'with --registry: push the image (and the layers its key depends on) after building or reusing it', on: ['env build'] },
+  { key: 'pullOnly', flags: '--pull-only', description: 'with --registry: never build; an image the registry cannot give (verified) is an error (exit 15)', on: ['env build'] },
+  { key: 'locked', flags: '--locked', description: "refuse an image whose inputs differ from ./pydbg.lock (exit 16, naming the difference); see 'pydbg lock'", on: ['env build'] },
 
   // ---- where and how to run: run / check / shell
   { key: 'variant', flags: '--variant <list>', description: 'variant (default: pydbg.yaml, else debug)', on: PROJECT, per: { check: { description: "variant (default: pydbg.yaml's first one the analysis can use, else the analysis's own)" } } },
   { key: 'python', flags: '--python <version>', description: 'CPython version (default: pydbg.yaml, else 3.13)', on: PROJECT },
   { key: 'arch', flags: '--arch <arch>', description: 'architecture: amd64 (default), arm64, armv7 (ARM runs under QEMU)', on: PROJECT },
   { key: 'board', flags: '--board <name>', description: "a board profile: its architecture and QEMU CPU model; see 'pydbg boards'", on: PROJECT },
-  { key: 'project', flags: '-C, --project <dir>', description: 'the project directory (mounted at /src)', default: '.', parse: path, on: PROJECT },
-  { key: 'config', flags: '--config <file>', description: 'pydbg.yaml to use (default: <project>/pydbg.yaml)', parse: path, on: PROJECT },
+  { key: 'project', flags: '-C, --project <dir>', description: 'the project directory (mounted at /src)', default: '.', parse: path, on: [...PROJECT, 'lock'], per: { lock: { description: 'the project directory (pydbg.lock is written there)' } } },
+  { key: 'config', flags: '--config <file>', description: 'pydbg.yaml to use (default: <project>/pydbg.yaml)', parse: path, on: [...PROJECT, 'lock'] },
   // --build first: commander then leaves the default unset (the command's default applies: build)
   { key: 'build', flags: '--build', description: 'build a missing variant image first (the default; kept for compatibility)', on: PROJECT },
   { key: 'build', flags: '--no-build', description: "do not build a missing variant image: stop with exit 13 and the 'pydbg env build' command (for CI)", on: PROJECT },
@@ -138,7 +145,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     key: 'jsonOut', flags: '--json-out <file>', description: 'also write the result as JSON to FILE', parse: path, on: REPRO,
     per: { check: { description: 'also write the report as JSON to FILE' } },
   },
-  { key: 'quiet', flags: '-q, --quiet', description: 'no progress on stderr', on: ['env build', ...PROJECT], per: { run: { description: 'no pydbg progress on stderr' } } },
+  { key: 'quiet', flags: '-q, --quiet', description: 'no progress on stderr', on: ['env build', 'env push', ...PROJECT], per: { run: { description: 'no pydbg progress on stderr' } } },
   { key: 'all', flags: '--all', description: 'remove every pydbg image: extension builds, project packages, variants, the shared toolchain and base', on: ['env rm'] },
   { key: 'olderThan', flags: '--older-than <age>', description: 'remove reports older than this (m, h, d, w; a bare number is days)', default: '7d', parse: (r, f) => v.parseAge(r, f), on: ['env gc'] },
   { key: 'dryRun', flags: '--dry-run', description: 'list what would be removed, remove nothing', on: ['env gc'] },
@@ -170,6 +177,11 @@ export const COMMANDS: readonly CommandSpec[] = [
     id: 'env rm', description: 'remove pydbg variant images', engine: true,
     args: [{ syntax: '[images...]', description: 'tags, ids or VERSION-VARIANT[-ARCH]' }],
     examples: ['pydbg env rm 3.13.5-nopymalloc', 'pydbg env rm --all'],
+  },
+  {
+    id: 'env push', description: 'push verified variant images to an OCI registry, by content key, with the layers their keys depend on', engine: true,
+    args: [{ syntax: '[images...]', description: 'tags, ids or VERSION-VARIANT[-ARCH] (default: every verified variant image)' }],
+    examples: ['pydbg env push --registry ghcr.io/acme/pydbg', 'pydbg env push 3.13.5-debug --registry 127.0.0.1:5000/pydbg --json'],
   },
   {
     id: 'env gc', description: 'free space: superseded extension and project-package images, build stages pydbg left, old reports', engine: true,
@@ -228,6 +240,10 @@ export const COMMANDS: readonly CommandSpec[] = [
   {
     id: 'doctor', description: 'check the engine, its API version, disk space, the base image, and QEMU/binfmt state', engine: true,
     examples: ['pydbg doctor', 'pydbg doctor --json'],
+  },
+  {
+    id: 'lock', description: "write pydbg.lock: the inputs, base and toolchain ids and content key of each of the project's images (pydbg.yaml's versions × variants × arches)", engine: true,
+    examples: ['pydbg lock', 'pydbg lock --registry ghcr.io/acme/pydbg', 'pydbg env build --variant debug --locked'],
   },
 ];
 

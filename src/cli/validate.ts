@@ -8,6 +8,7 @@ import { quoted as show, usageError } from '../errors.js';
 import { didYouMean } from '../suggest.js';
 import { MAX_SECONDS } from '../timeout.js';
 import { ALLOCATORS, type Allocator } from '../catalogue/allocators.js';
+import { registryRefs } from '../provision/registry-refs.js';
 
 /** Node timers overflow past 2^31-1 ms (and then fire at once): src/timeout.ts. */
 export { MAX_SECONDS };
@@ -134,6 +135,12 @@ export function parsePath(s: string, flag: string): string {
 export function parseName(s: string, flag: string): string {
   if (s === '' || s.startsWith('-') || /[\x00-\x1f\x7f]/.test(s)) throw usageError(`${flag} needs a name, not ${show(s)}`, `give the name right after ${flag}`);
   return s;
+}
+
+/** --registry HOST[:PORT]/PATH (checked like the registry code checks it: one rule). */
+export function parseRegistry(s: string, flag: string): string {
+  parseName(s, flag);
+  return registryRefs(s).prefix;
 }
 
 /** An option value that must be one of `choices`. */

@@ -103,18 +103,23 @@ export async function readBuildStream(stream: AsyncIterable<Buffer | Uint8Array 
   onEvents(parser.end());
 }
 
-/** Drain a pull progress stream (NDJSON); an `error`/`errorDetail` line rejects with its message. */
-export async function readPullStream(stream: AsyncIterable<Buffer | Uint8Array | string>): Promise<void> {
+/**
+ * Drain a pull or push progress stream (NDJSON); an `error`/`errorDetail` line rejects with its
+ * message. A push ends with an `aux` line carrying the manifest digest the registry answered.
+ */
+export async function readPullStream(stream: AsyncIterable<Buffer | Uint8Array | string>): Promise<{ digest?: string }> {
   let buf = '';
+  let digest: string | undefined;
   const check = (l: string) => {
     if (!l.trim()) return;
-    let m: { error?: string; errorDetail?: { message?: string } };
+    let m: { error?: string; errorDetail?: { message?: string }; aux?: { Digest?: string } };
     try {
       m = JSON.parse(l) as typeof m;
     } catch {
       return; // not JSON: progress noise
     }
     if (m.error || m.errorDetail) throw new Error(m.errorDetail?.message ?? m.error);
+    if (m.aux?.Digest) digest = m.aux.Digest;
   };
   for await (const text of decodeUtf8(stream)) {
     buf += text;
@@ -123,4 +128,5 @@ export async function readPullStream(stream: AsyncIterable<Buffer | Uint8Array |
     lines.forEach(check);
   }
   check(buf);
+  return { digest };
 }

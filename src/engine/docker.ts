@@ -10,7 +10,7 @@ import { readBuildStream, readPullStream, type BuildEvent } from './buildstream.
 import { nodeConnectionDeps, resolveConnection, type Connection, type ConnectionDeps } from './connection.js';
 import {
   BuildFailure, type BuildOutcome, type BuildRequest, type ContainerIO, type ContainerResult, type ContainerSpec, type Engine,
-  type ContainerInfo, type EngineInfo, type ExecRequest, type ExecResult, type ImageDetail, type ImageInfo,
+  type ContainerInfo, type EngineInfo, type ExecRequest, type ExecResult, type ImageDetail, type ImageInfo, type RegistryAuth,
 } from './engine.js';
 import { createContainer, demux as demuxFrames, execIn } from './http-container.js';
 import { getJson, getStream } from './http-get.js';
@@ -116,6 +116,7 @@ export class DockerEngine implements Engine {
         size: i.Size,
         os: i.Os,
         architecture: i.Architecture,
+        repoDigests: i.RepoDigests ?? [],
       };
     } catch (e) {
       if (isStatus(e, 404)) return undefined;
@@ -252,10 +253,31 @@ export class DockerEngine implements Engine {
     return getStream(this.conn!.options, `/containers/${encodeURIComponent(id)}/archive?${new URLSearchParams({ path }).toString()}`, CONNECTION_TIMEOUT_MS);
   }
 
-  async pull(ref: string, platform: string, signal?: AbortSignal): Promise<void> {
+  async pull(ref: string, platform: string, signal?: AbortSignal, auth?: RegistryAuth): Promise<void> {
     const docker = await this.api();
-    const stream = (await docker.pull(ref, { platform, abortSignal: signal } as object)) as NodeJS.ReadableStream;
+    const stream = (await docker.pull(ref, { platform, abortSignal: signal, ...(auth ? { authconfig: auth } : {}) } as object)) as NodeJS.ReadableStream;
     await readPullStream(stream as AsyncIterable<Buffer | string>);
+  }
+
+  async push(ref: string, auth?: RegistryAuth, signal?: AbortSignal): Promise<{ digest?: string }> {
+    const docker = await this.api();
+    const [repo, tag] = splitTag(ref);
+    // the engine wants credentials even for a registry without any: an empty auth header
+    const stream = (await docker.getImage(repo).push({ tag, abortSignal: signal, authconfig: auth ?? {} } as object)) as NodeJS.ReadableStream;
+    return readPullStream(stream as AsyncIterable<Buffer | string>);
+  }
+
+  async remoteDigest(ref: string, auth?: RegistryAuth): Promise<string | undefined> {
+    const docker = await this.api();
+    try {
+      const d = (await docker.getImage(ref).distribution({ authconfig: auth ?? {} } as object)) as { Descriptor?: { digest?: string } };
+      return d.Descriptor?.digest;
+    } catch (e) {
+      // the engine answers a tag the registry does not have with 404, or 401/500 carrying "manifest unknown"
+      const text = (e as Error).message ?? '';
+      if (isStatus(e, 404) || /manifest unknown|not found|no such/i.test(text)) return undefined;
+      throw e;
+    }
   }
 
   async tag(imageId: string, repo: string, tag: string): Promise<void> {
@@ -317,6 +339,12 @@ export function imageFromSummary(s: Pick<Docker.ImageInfo, 'Id' | 'RepoTags' | '
     created: new Date(s.Created * 1000).toISOString(),
     size: s.Size,
   };
+}
+
+/** "host:5000/repo:tag" → ["host:5000/repo", "tag"] (a port's colon is not a tag's) */
+function splitTag(ref: string): [string, string] {
+  const i = ref.lastIndexOf(':');
+  return i > ref.lastIndexOf('/') ? [ref.slice(0, i), ref.slice(i + 1)] : [ref, 'latest'];
 }
 
 function isStatus(e: unknown, code: number): boolean {

@@ -27,6 +27,8 @@ export interface ImageInfo {
   size: number;
   os?: string;
   architecture?: string;
+  /** repository digests ("registry/repo@sha256:…"): where the image is known to be in a registry */
+  repoDigests?: string[];
 }
 
 /** An inspected image: the platform is always known. */
@@ -139,7 +141,11 @@ export interface Engine {
   /** images carrying every given label (value '' = label present with any value); no os/architecture */
   findImages(labels: Record<string, string>): Promise<ImageInfo[]>;
   build(req: BuildRequest): Promise<BuildOutcome>;
-  pull(ref: string, platform: string, signal?: AbortSignal): Promise<void>;
+  pull(ref: string, platform: string, signal?: AbortSignal, auth?: RegistryAuth): Promise<void>;
+  /** push a tag to its registry; resolves with the manifest digest the registry answered */
+  push(ref: string, auth?: RegistryAuth, signal?: AbortSignal): Promise<{ digest?: string }>;
+  /** what a registry holds under a tag, without pulling (GET /distribution/{ref}/json); undefined when it has no such tag */
+  remoteDigest(ref: string, auth?: RegistryAuth): Promise<string | undefined>;
   tag(imageId: string, repo: string, tag: string): Promise<void>;
   removeImage(ref: string, opts?: { force?: boolean; noprune?: boolean }): Promise<void>;
   removeContainer(id: string): Promise<void>;
@@ -159,6 +165,14 @@ export interface Engine {
   exec(id: string, req: ExecRequest): Promise<ExecResult>;
   /** a path in a container as a tar stream (GET /containers/{id}/archive) */
   archive(id: string, path: string): Promise<NodeJS.ReadableStream>;
+}
+
+/** Credentials for one registry, as the engine takes them (X-Registry-Auth); from the user's docker config, never from pydbg's files. */
+export interface RegistryAuth {
+  serveraddress: string;
+  username?: string;
+  password?: string;
+  identitytoken?: string;
 }
 
 export class BuildFailure extends Error {

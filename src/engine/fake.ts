@@ -24,6 +24,10 @@
  *   `files` are written into the container's own file system (`archive` answers a tar of one of them;
  *   a missing path: 404); `exitContainer` makes a running one exit.
  * - ping: `arch` is configurable; set `unreachable` to make ping throw it. `pullError` fails pulls.
+ * - registries: a ref under one of `registryHosts` is pushed into / pulled from `registry` (ref →
+ *   the image as pushed, with its digest; a pull gives back the same id and labels, as a real
+ *   registry does). A missing ref: "manifest unknown". `registryError` fails every registry call;
+ *   `pullHang` makes a registry pull wait for its signal (an interrupted pull: nothing tagged).
  * - calls: every Engine method call, in order, as { method, args }.
  */
 import { createHash } from 'node:crypto';
@@ -33,7 +37,7 @@ import { Readable } from 'node:stream';
 import type { BuildEvent } from './buildstream.js';
 import {
   BuildFailure, type BuildOutcome, type BuildRequest, type ContainerIO, type ContainerResult, type ContainerSpec, type Engine,
-  type ContainerInfo, type EngineInfo, type ExecRequest, type ExecResult, type ImageDetail, type ImageInfo,
+  type ContainerInfo, type EngineInfo, type ExecRequest, type ExecResult, type ImageDetail, type ImageInfo, type RegistryAuth,
 } from './engine.js';
 import { tarOf } from './tar.js';
 
@@ -81,6 +85,7 @@ const conflict = (what: string) => Object.assign(new Error(`(HTTP code 409) conf
 const notFound = (what: string) => Object.assign(new Error(`(HTTP code 404) no such image - ${what}`), { statusCode: 404 });
 const hex = (id: string) => id.replace(/^sha256:/, '');
 const short = (id: string) => hex(id).slice(0, 12);
+const repoOf = (ref: string) => normTag(ref).slice(0, normTag(ref).lastIndexOf(':'));
 const normTag = (t: string) => (t.slice(t.lastIndexOf('/') + 1).includes(':') ? t : `${t}:latest`);
 
 export class FakeEngine implements Engine {
@@ -88,6 +93,11 @@ export class FakeEngine implements Engine {
   arch: string;
   unreachable: Error | undefined;
   pullError: Error | undefined;
+  /** registry hosts the fake models ("127.0.0.1:5000"); their refs live in `registry` */
+  readonly registryHosts = new Set<string>();
+  readonly registry: Map<string, FakeImage & { digest: string }>;
+  registryError: Error | undefined;
+  pullHang = false;
   free = 100e9;
   readonly calls: Array<{ method: string; args: unknown[] }> = [];
   /** every ContainerSpec run, in order */
@@ -101,8 +111,11 @@ export class FakeEngine implements Engine {
   private readonly runScripts: Array<RunScript | ((spec: ContainerSpec) => RunScript)> = [];
   private seq = 0;
 
-  constructor(opts: { arch?: string } = {}) {
+  /** `registry`: share one (two fakes = two machines and the registry between them) */
+  constructor(opts: { arch?: string; registry?: FakeEngine['registry']; registryHosts?: string[] } = {}) {
     this.arch = opts.arch ?? 'amd64';
+    this.registry = opts.registry ?? new Map();
+    for (const h of opts.registryHosts ?? []) this.registryHosts.add(h);
   }
 
   // ---- test controls ----
@@ -207,10 +220,47 @@ export class FakeEngine implements Engine {
     }
   }
 
-  async pull(ref: string, platform: string, signal?: AbortSignal): Promise<void> {
-    this.record('pull', [ref, platform, signal]);
+  async pull(ref: string, platform: string, signal?: AbortSignal, auth?: RegistryAuth): Promise<void> {
+    this.record('pull', [ref, platform, signal, auth]);
     if (this.pullError) throw this.pullError;
-    this.addImage({ tags: [ref], architecture: platform.split('/')[1] ?? this.arch });
+    if (!this.inRegistry(ref)) {
+      this.addImage({ tags: [ref], architecture: platform.split('/')[1] ?? this.arch });
+      return;
+    }
+    if (this.registryError) throw this.registryError;
+    const r = this.registry.get(normTag(ref));
+    if (!r) throw Object.assign(new Error(`manifest for ${ref} not found: manifest unknown: manifest unknown`), { statusCode: 404 });
+    if (this.pullHang) await untilAborted(signal);
+    if (signal?.aborted) throw signal.reason;
+    const { digest, ...image } = r;
+    const have = this.imgs.get(image.id);
+    if (!have) this.imgs.set(image.id, { ...image, tags: [], labels: { ...image.labels }, repoDigests: [] });
+    const local = this.imgs.get(image.id)!;
+    local.repoDigests = [...new Set([...(local.repoDigests ?? []), `${repoOf(ref)}@${digest}`])];
+    this.moveTag(image.id, normTag(ref));
+  }
+
+  async push(ref: string, auth?: RegistryAuth, signal?: AbortSignal): Promise<{ digest?: string }> {
+    this.record('push', [ref, auth, signal]);
+    const i = this.find(ref);
+    if (!i) throw notFound(ref);
+    if (this.registryError) throw this.registryError;
+    if (signal?.aborted) throw signal.reason;
+    const digest = `sha256:${createHash('sha256').update(`${i.id}|${repoOf(ref)}`).digest('hex')}`;
+    this.registry.set(normTag(ref), { ...i, tags: [], labels: { ...i.labels }, digest });
+    i.repoDigests = [...new Set([...(i.repoDigests ?? []), `${repoOf(ref)}@${digest}`])];
+    return { digest };
+  }
+
+  async remoteDigest(ref: string, auth?: RegistryAuth): Promise<string | undefined> {
+    this.record('remoteDigest', [ref, auth]);
+    if (this.registryError) throw this.registryError;
+    return this.registry.get(normTag(ref))?.digest;
+  }
+
+  private inRegistry(ref: string): boolean {
+    const first = ref.split('/')[0]!;
+    return ref.includes('/') && this.registryHosts.has(first);
   }
 
   async tag(imageId: string, repo: string, tag: string): Promise<void> {

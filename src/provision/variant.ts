@@ -21,6 +21,7 @@ import { packDir, PROBE_FILES, stageVariantContext } from './context.js';
 import type { VariantPlan } from '../project/plan.js';
 import { runBuild, type BuildIO } from './image-build.js';
 import { describeEstimate, estimateBuild } from './estimate.js';
+import { openRegistry, pullVariant, pushVariant, RegistryMiss, type PushOutcome, type RegistryOptions } from './registry.js';
 
 export interface Progress {
   log(msg: string): void;
@@ -40,6 +41,20 @@ export interface EnvBuildResult {
   contextDir: string;
   logPath?: string;
   seconds: number;
+  /** what the registry gave or took (with --registry) */
+  registry?: RegistryResult;
+}
+
+export interface RegistryResult {
+  prefix: string;
+  /** refs pulled, in order, and what was checked in the pulled image */
+  pulled?: string[];
+  checked?: string[];
+  /** why the registry could not give the image (then it was built or reused locally) */
+  miss?: string;
+  pushed?: PushOutcome['pushed'];
+  /** where the credentials came from (never the credentials) */
+  credentials: string;
 }
 
 export type { ProbeReport } from '../container/protocol.js';
@@ -86,6 +101,8 @@ export interface EnvBuildOptions {
   signal: AbortSignal;
   /** rebuild even when a verified image with the same key exists */
   force?: boolean;
+  /** --registry: pull by key before building; --push after */
+  registry?: RegistryOptions;
 }
 
 /**
@@ -93,6 +110,18 @@ export interface EnvBuildOptions {
  * A warm request (same key) returns without calling `docker build`.
  */
 export async function envBuild(plan: VariantPlan, opts: EnvBuildOptions): Promise<EnvBuildResult> {
+  const r = await buildOrFetch(plan, opts);
+  if (!opts.registry?.push) return r;
+  const reg = await openRegistry(opts.registry);
+  const image = await opts.engine.inspectImage(r.imageId);
+  if (!image) throw new PydbgError(ExitCode.NOT_FOUND, `${r.image} vanished before its push`, { hint: 'run the command again' });
+  opts.progress.phase(`push to ${reg.refs.prefix}`);
+  const io = { signal: opts.signal, log: (m: string) => opts.progress.log(m), output: () => {}, event: () => {} };
+  const pushed = await pushVariant(opts.engine, reg, image, io);
+  return { ...r, registry: { ...(r.registry ?? { prefix: reg.refs.prefix, credentials: reg.authSource }), pushed: pushed.pushed } };
+}
+
+async function buildOrFetch(plan: VariantPlan, opts: EnvBuildOptions): Promise<EnvBuildResult> {
   const started = Date.now();
   const { engine, progress, signal } = opts;
   const info = await engine.ping();
@@ -157,6 +186,25 @@ export async function envBuild(plan: VariantPlan, opts: EnvBuildOptions): Promis
       if (hit) return reuse(hit, key, present.base);
     }
 
+    let registry: RegistryResult | undefined;
+    if (opts.registry && !opts.force) {
+      const reg = await openRegistry(opts.registry);
+      registry = { prefix: reg.refs.prefix, credentials: reg.authSource };
+      progress.phase(`pull from ${reg.refs.prefix}`);
+      try {
+        const p = await pullVariant(engine, reg, plan, csrc, io, opts.registry, async (l) => contentKey(await variantKeyParts(plan, l, csrc)));
+        io.log(`${plan.image}: pulled from ${reg.refs.prefix} by its key and checked: ${p.checked.join('; ')}`);
+        return { ...(await reuse(p.image, p.key, p.layers.base)), registry: { ...registry, pulled: p.pulled, checked: p.checked } };
+      } catch (e) {
+        if (!(e instanceof RegistryMiss)) throw e;
+        if (opts.registry.pullOnly) {
+          throw new PydbgError(ExitCode.REGISTRY, e.message, { hint: e.fault === 'missing' ? `build and push it once: '${plan.command} --registry ${reg.refs.prefix} --push'` : e.fault === 'refused' ? `log in with 'docker login ${reg.refs.prefix.split('/')[0]}'` : 'drop --pull-only to build it locally' });
+        }
+        registry.miss = e.message;
+        io.log(`${e.message}: building locally`);
+      }
+    }
+
     await openLog();
     const layers = await ensureLayers(engine, plan, io, progress);
     const base = layers.base;
@@ -172,7 +220,7 @@ export async function envBuild(plan: VariantPlan, opts: EnvBuildOptions): Promis
 
     const key = contentKey(await variantKeyParts(plan, layers, { kind: src.kind, name: src.name, sha256: src.sha256 }));
     const hit = opts.force ? undefined : await findByKey(engine, key);
-    if (hit) return reuse(hit, key, base);
+    if (hit) return { ...(await reuse(hit, key, base)), ...(registry ? { registry } : {}) };
 
     const dockerfile = renderVariantDockerfile(plan, { kind: src.kind, name: src.name, sha256: src.sha256 });
     await stageVariantContext({
@@ -229,6 +277,7 @@ export async function envBuild(plan: VariantPlan, opts: EnvBuildOptions): Promis
       image: plan.image, imageId, cached: false, key, base, contextDir, logPath,
       verified: plan.spec.expected as unknown as Record<string, unknown>, probe,
       seconds: (Date.now() - started) / 1000,
+      ...(registry ? { registry } : {}),
     };
   } finally {
     if (logStream) await new Promise<void>((r) => logStream!.end(r));

@@ -58,7 +58,7 @@ describe('execute: argv → output and exit code', () => {
   it('a typo under env suggests within env, in the one error shape', async () => {
     const t = io();
     expect(await execute(['env', 'biuld'], t.m)).toBe(2);
-    expect(t.stderr.text()).toBe("pydbg: error: unknown command 'env biuld' (Did you mean 'env build'?)\n  hint: commands: build, dockerfile, list, inspect, rm, gc; see 'pydbg env --help'\n");
+    expect(t.stderr.text()).toBe("pydbg: error: unknown command 'env biuld' (Did you mean 'env build'?)\n  hint: commands: build, dockerfile, list, inspect, rm, push, gc; see 'pydbg env --help'\n");
   });
   it('a malformed value: one line, a hint, exit 2, and the engine is never made', async () => {
     for (const argv of [['run', '--memory', 'lots', '--', 'x'], ['env', 'build', '--source-url', 'http://[::1'], ['check', 'leaks', 'x:y', '--warmup', 'abc']]) {

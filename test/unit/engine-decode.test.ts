@@ -42,7 +42,9 @@ describe('engine stream decoding (StringDecoder across chunk boundaries)', () =>
   });
   it('a pull stream: progress (split anywhere) passes, an errorDetail line rejects with its message', async () => {
     const ok = `${JSON.stringify({ status: 'Téléchargement…' })}\n${JSON.stringify({ status: 'Pull complete' })}\n`;
-    await expect(readPullStream(Readable.from(chunks(ok, 5, 9)))).resolves.toBeUndefined();
+    await expect(readPullStream(Readable.from(chunks(ok, 5, 9)))).resolves.toEqual({ digest: undefined });
+    const pushed = `${JSON.stringify({ status: 'Pushed' })}\n${JSON.stringify({ progressDetail: {}, aux: { Tag: 't', Digest: 'sha256:abc', Size: 528 } })}\n`;
+    await expect(readPullStream(Readable.from(chunks(pushed, 7)))).resolves.toEqual({ digest: 'sha256:abc' });
     const bad = `${JSON.stringify({ status: 'Pulling' })}\n${JSON.stringify({ errorDetail: { message: 'manifest unknown' }, error: 'x' })}`;
     await expect(readPullStream(Readable.from(chunks(bad, 30)))).rejects.toThrow('manifest unknown');
   });

@@ -10,6 +10,9 @@ import { renderVariantDockerfile } from '../../render/dockerfile.js';
 import { treeVersion } from '../../provision/sources.js';
 import { buildsDir } from '../../paths.js';
 import { withTimeout, writeJson, type CommandResult, type Deps } from '../deps.js';
+import { registryRefs } from '../../provision/registry-refs.js';
+import { cellOf, currentInputs, LOCK_FILE, lockDrift, planCell, readLock, type LockEntry } from '../../provision/lock.js';
+import type { RegistryResult } from '../../provision/variant.js';
 
 /** `env build` / `env dockerfile` options, already validated by the option table (api.ts: by the same validators). */
 export interface BuildOpts {
@@ -30,6 +33,12 @@ export interface BuildOpts {
   timeout?: number;
   json?: boolean;
   quiet?: boolean;
+  /** --registry HOST/PATH: pull by key before building; with --push, push after */
+  registry?: string;
+  push?: boolean;
+  pullOnly?: boolean;
+  /** refuse to drift from ./pydbg.lock */
+  locked?: boolean;
 }
 
 /** Command-line options → plan (reads only the local source's patchlevel.h, if any). */
@@ -65,13 +74,24 @@ export async function planFromOptions(o: BuildOpts, cwd: string): Promise<Varian
 
 export async function build(o: BuildOpts, deps: Deps): Promise<CommandResult> {
   const plan = await planFromOptions(o, deps.cwd);
+  if ((o.push || o.pullOnly) && !o.registry) throw usageError(`--${o.push ? 'push' : 'pull-only'} needs --registry`, `e.g. --registry ghcr.io/acme/pydbg ${o.push ? '--push' : '--pull-only'}`);
+  if (o.push && o.pullOnly) throw usageError('--push and --pull-only contradict each other', '--pull-only never builds, so there is nothing new to push');
+  if (o.force && o.pullOnly) throw usageError('--force and --pull-only contradict each other', '--force rebuilds; --pull-only never builds');
+  const registry = o.registry ? { prefix: registryRefs(o.registry).prefix, push: o.push, pullOnly: o.pullOnly } : undefined;
+  // the lockfile is read and checked against this engine before any slow work
+  const locked = o.locked ? await lockedEntry(plan, join(deps.cwd, LOCK_FILE), deps.engine(), Boolean(registry)) : undefined;
   const progress = deps.progress(o.quiet);
   const t = withTimeout(deps.signal, o.timeout, (secs) => `after ${secs} s`);
   let result: EnvBuildResult;
   try {
     for (const w of plan.warnings) progress.log(`warning: ${w}`);
     for (const n of plan.spec.notes) progress.log(`note: ${n}`);
-    result = await envBuild(plan, { engine: deps.engine(), progress, signal: t.signal, force: o.force });
+    const reg = registry && locked ? { ...registry, baseId: locked.base.id } : registry;
+    result = await envBuild(plan, { engine: deps.engine(), progress, signal: t.signal, force: o.force, registry: reg });
+    if (locked && result.key !== locked.key) {
+      // reached only when an input not on this engine before the build (a pulled layer) differs
+      throw new PydbgError(ExitCode.LOCKFILE, `--locked: ${plan.image} has key ${result.key.slice(0, 12)}…, ${LOCK_FILE} locks ${locked.key.slice(0, 12)}…`, { hint: "see what changed with 'pydbg env inspect', then 'pydbg lock' to accept it" });
+    }
   } finally {
     t.clear();
     progress.stop();
@@ -82,7 +102,9 @@ export async function build(o: BuildOpts, deps: Deps): Promise<CommandResult> {
 }
 
 export function formatBuildResult(r: EnvBuildResult, plan?: VariantPlan): string {
-  const how = r.cached ? `verified image reused (${r.seconds.toFixed(2)} s, no build)` : `built and verified in ${fmtDuration(r.seconds)}`;
+  const how = r.registry?.pulled
+    ? `pulled from ${r.registry.prefix} by its key and checked in ${fmtDuration(r.seconds)} (no build)`
+    : r.cached ? `verified image reused (${r.seconds.toFixed(2)} s, no build)` : `built and verified in ${fmtDuration(r.seconds)}`;
   const lines = [`${r.image}  ${how}`, `  id        ${r.imageId}`];
   if (plan && plan.mode !== 'native') {
     lines.push(`  platform  ${plan.arch.platform}: ${plan.mode === 'cross' ? `cross-compiled on ${plan.host.name} (${plan.arch.triplet}), verified under QEMU` : `built and verified under QEMU (--build-mode emulated)`}`);
@@ -96,9 +118,37 @@ export function formatBuildResult(r: EnvBuildResult, plan?: VariantPlan): string
     if (props?.missing_modules?.length) lines.push(`  missing   stdlib modules not built: ${props.missing_modules.join(', ')}`);
   }
   lines.push(`  base      ${r.base.ref} (${r.base.origin})`);
+  if (r.registry) lines.push(...registryLines(r.registry));
   lines.push(`  context   ${r.contextDir}/Dockerfile`);
   if (r.logPath) lines.push(`  log       ${r.logPath}`);
   return `${lines.join('\n')}\n`;
+}
+
+function registryLines(g: RegistryResult): string[] {
+  const out: string[] = [];
+  if (g.pulled) {
+    out.push(`  registry  pulled from ${g.prefix} by its key (${g.pulled.length} image${g.pulled.length === 1 ? '' : 's'}: ${g.pulled.map((r) => r.slice(g.prefix.length + 1)).join(', ')})`);
+    for (const c of g.checked ?? []) out.push(`  checked   ${c}`);
+  } else if (g.miss) out.push(`  registry  ${g.miss}: built or reused locally`);
+  for (const p of g.pushed ?? []) out.push(`  pushed    ${p.ref}${p.digest ? `@${p.digest}` : ''}${p.note ? ` (${p.note})` : ''}`);
+  return out;
+}
+
+/** The lock entry for the plan, checked against this engine before anything slow. */
+async function lockedEntry(plan: VariantPlan, path: string, engine: Engine, withRegistry: boolean): Promise<LockEntry> {
+  const lock = await readLock(path);
+  const cell = planCell(plan);
+  const entry = lock.images.find((e) => e.python === cell.python && e.variant === cell.variant && e.arch === cell.arch);
+  if (!entry) throw new PydbgError(ExitCode.LOCKFILE, `--locked: ${LOCK_FILE} has no entry for ${cellOf(cell)}`, { hint: `locked: ${lock.images.map(cellOf).join('; ') || 'nothing'}; add it to pydbg.yaml and run 'pydbg lock'` });
+  await engine.ping();
+  const now = await currentInputs(engine, plan);
+  const drift = lockDrift(entry, now);
+  if (drift) throw new PydbgError(ExitCode.LOCKFILE, `--locked: ${cellOf(cell)}: ${drift}`, { hint: "run 'pydbg lock' to accept the change (and review it), or build on the locked inputs" });
+  if (!withRegistry && (!now.base || !now.toolchain?.id)) {
+    const what = !now.base ? `the locked base image ${entry.base.id.slice(0, 19)}…` : `the locked toolchain layer ${entry.toolchain.id.slice(0, 19)}…`;
+    throw new PydbgError(ExitCode.LOCKFILE, `--locked: ${what} is not on this engine, and a local build would make another one`, { hint: 'pull the locked images with --registry HOST/PATH (where they were pushed), or lock again on this machine' });
+  }
+  return entry;
 }
 
 export function formatVerified(v: Record<string, unknown>): string {
