@@ -11,7 +11,7 @@ import { runProject } from '../exec/run.js';
 import type { RunIO, RunRequest, RunResult } from '../exec/types.js';
 import { reportsDir } from '../paths.js';
 import { namedRepro, resolveProject, type ProjectInput, type ResolvedProject } from '../project/project.js';
-import { reproArgv, type Analysis, type CheckOptions } from './analysis.js';
+import { reproArgv, type Analysis, type CheckOptions, type CommandPlan } from './analysis.js';
 import { foldTraceRefs, followUpRepro, foldFollowUp, pytestCommand } from './leaks.js';
 import type { VariantPlan } from '../project/plan.js';
 import { openOutDir } from './outdir.js';
@@ -34,6 +34,11 @@ export interface CheckInput {
   out?: string;
   options: CheckOptions;
   run?: CheckRunFlags;
+  /**
+   * the project resolved already, its first target the one to check (a matrix cell): used instead
+   * of resolving `project`, which still names the cell (python, variant, arch) for the follow-ups
+   */
+  resolved?: ResolvedProject;
 }
 
 export interface CheckResult {
@@ -57,15 +62,9 @@ export async function check(input: CheckInput, io: RunIO, deps: Partial<CheckDep
   const d: CheckDeps = { ...DEFAULT_DEPS, ...deps };
   const def = analysisByName(input.analysis);
   // pydbg.yaml's variant is used when the analysis can run on it; else the analysis's own default
-  const project = await resolveProject(input.project, { defaultVariant: def.defaultVariant, acceptsVariant: (p) => !def.unavailable(p), single: true });
+  const project = input.resolved ?? (await resolveProject(input.project, { defaultVariant: def.defaultVariant, acceptsVariant: (p) => !def.unavailable(p), single: true }));
   const plan = project.targets[0]!.plan;
-  const repro = reproOf(input, project, def);
-  if (input.options.mallocs && def.name !== 'rss') {
-    throw usageError(`--malloc on check compares allocators in 'pydbg check rss'; ${def.name} runs under glibc's`, `pydbg check rss --malloc ${input.options.mallocs.join(',')} ${repro.join(' ')}, or 'pydbg run --malloc ALLOCATOR' for one run`);
-  }
-  const refusal = def.unavailable(plan);
-  if (refusal) throw new PydbgError(ExitCode.ANALYSIS_UNAVAILABLE, refusal.message, { hint: refusal.hint });
-  const cmd = def.command({ plan, repro, options: input.options });
+  const { repro, cmd } = prepareCheck(input, project, def, plan);
 
   const user = input.run?.user ?? (await d.containerUser(project.dir, Boolean(input.run?.rw)));
   const stamp = d.now().toISOString().replace(/[:.]/g, '-');
@@ -108,6 +107,17 @@ export async function check(input: CheckInput, io: RunIO, deps: Partial<CheckDep
   } finally {
     await out.close();
   }
+}
+
+/** What a check refuses before any engine call: the repro, --malloc, the analysis on this build; else the tool's command. */
+export function prepareCheck(input: CheckInput, project: Pick<ResolvedProject, 'config' | 'configPath'>, def: Analysis, plan: VariantPlan): { repro: string[]; cmd: CommandPlan } {
+  const repro = reproOf(input, project, def);
+  if (input.options.mallocs && def.name !== 'rss') {
+    throw usageError(`--malloc on check compares allocators in 'pydbg check rss'; ${def.name} runs under glibc's`, `pydbg check rss --malloc ${input.options.mallocs.join(',')} ${repro.join(' ')}, or 'pydbg run --malloc ALLOCATOR' for one run`);
+  }
+  const refusal = def.unavailable(plan);
+  if (refusal) throw new PydbgError(ExitCode.ANALYSIS_UNAVAILABLE, refusal.message, { hint: refusal.hint });
+  return { repro, cmd: def.command({ plan, repro, options: input.options }) };
 }
 
 /**
@@ -161,7 +171,7 @@ async function traceRefsFollowUp(input: CheckInput, repro: string[], report: Ana
 }
 
 /** The repro's words: as given, or a named repro from pydbg.yaml (shell words; a leading `python` before a script is dropped). */
-function reproOf(input: CheckInput, project: ResolvedProject, def: Analysis): string[] {
+function reproOf(input: CheckInput, project: Pick<ResolvedProject, 'config' | 'configPath'>, def: Analysis): string[] {
   if (input.reproName !== undefined) {
     if (input.repro.length) throw usageError(`give a repro or --repro ${input.reproName}, not both`, `pydbg check ${def.name} --repro ${input.reproName}   or   pydbg check ${def.name} ${input.repro.join(' ')}`);
     const words = namedRepro(project.config, input.reproName, project.configPath);

@@ -51,6 +51,13 @@ export interface AnalysisReport {
 export const frameText = (f: Frame | null): string =>
   f ? `${f.function ?? '??'}${f.file ? ` (${f.file}${f.line ? `:${f.line}` : ''})` : f.object ? ` (${f.object})` : ''}` : 'no frame';
 
+/** Where a finding is, for people: the user's file:line (function), else its top frame. */
+export function findingWhere(f: Finding): string {
+  const u = f.userFrame;
+  if (!u) return frameText(f.frames[0] ?? null);
+  return `${u.file ?? '?'}${u.line ? `:${u.line}` : ''}${u.function && u.file !== u.function ? ` (${u.function})` : ''}`;
+}
+
 /** Group identical findings (same kind, same user frame or top frame, same message shape). */
 export function groupFindings(findings: Finding[]): Finding[] {
   const out = new Map<string, Finding>();

@@ -22,6 +22,7 @@ const LOAD: Record<CommandId, Loader> = {
   'env gc': async () => (await import('./commands/gc.js')).gc,
   'env push': async () => (await import('./commands/registry.js')).push,
   lock: async () => (await import('./commands/registry.js')).lock,
+  'ci github': async () => (await import('./commands/ci.js')).github,
   run: async () => (await import('./commands/run.js')).run,
   shell: async () => (await import('./commands/run.js')).shell,
   check: async () => (await import('./commands/check.js')).check,

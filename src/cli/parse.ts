@@ -100,6 +100,7 @@ function toOption(o: OptionSpec): Option {
     return raw;
   };
   if (o.repeat === 'list') opt.argParser((raw: string, prev: unknown[] | undefined) => [...(prev ?? []), one(raw)]);
+  else if (o.repeat === 'oneOrMany') opt.argParser((raw: string, prev: unknown) => (prev === undefined ? one(raw) : [...[prev].flat(), one(raw)]));
   else if (o.repeat === 'record') {
     opt.argParser((raw: string, prev: Record<string, string> | undefined) => {
       const [k, val] = one(raw) as [string, string];

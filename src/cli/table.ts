@@ -7,7 +7,7 @@
  */
 import * as v from './validate.js';
 
-export const COMMAND_IDS = ['variants', 'env build', 'env dockerfile', 'env list', 'env inspect', 'env rm', 'env gc', 'env push', 'run', 'check', 'shell', 'ps', 'stacks', 'heap', 'inject', 'core', 'stop', 'boards', 'doctor', 'lock'] as const;
+export const COMMAND_IDS = ['variants', 'env build', 'env dockerfile', 'env list', 'env inspect', 'env rm', 'env gc', 'env push', 'run', 'check', 'shell', 'ps', 'stacks', 'heap', 'inject', 'core', 'stop', 'boards', 'doctor', 'lock', 'ci github'] as const;
 export type CommandId = (typeof COMMAND_IDS)[number];
 
 export { ANALYSIS_NAMES } from './validate.js';
@@ -39,13 +39,14 @@ export interface OptionSpec {
   /** the raw default: shown in help, parsed like a typed value */
   default?: string;
   parse?: (raw: string, flag: string) => unknown;
-  repeat?: 'list' | 'record';
+  /** list: every value, in a list; oneOrMany: one value as is, several in a list (pydbg.yaml's `variant:` shape) */
+  repeat?: 'list' | 'record' | 'oneOrMany';
   choices?: readonly string[];
   /** a value may start with '-' (--configure-arg=--enable-shared); otherwise that is refused */
   dashValue?: boolean;
   on: readonly CommandId[];
   /** same meaning, other words (or flags/default) on some commands */
-  per?: Partial<Record<CommandId, Partial<Pick<OptionSpec, 'flags' | 'description' | 'default'>>>>;
+  per?: Partial<Record<CommandId, Partial<Pick<OptionSpec, 'flags' | 'description' | 'default' | 'repeat'>>>>;
 }
 
 const BUILD: CommandId[] = ['env build', 'env dockerfile'];
@@ -83,12 +84,21 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'locked', flags: '--locked', description: "refuse an image whose inputs differ from ./pydbg.lock (exit 16, naming the difference); see 'pydbg lock'", on: ['env build'] },
 
   // ---- where and how to run: run / check / shell
-  { key: 'variant', flags: '--variant <list>', description: 'variant (default: pydbg.yaml, else debug)', on: PROJECT, per: { check: { description: "variant (default: pydbg.yaml's first one the analysis can use, else the analysis's own)" } } },
-  { key: 'python', flags: '--python <version>', description: 'CPython version (default: pydbg.yaml, else 3.13)', on: PROJECT },
-  { key: 'arch', flags: '--arch <arch>', description: 'architecture: amd64 (default), arm64, armv7 (ARM runs under QEMU)', on: PROJECT },
+  {
+    key: 'variant', flags: '--variant <list>', description: 'variant (default: pydbg.yaml, else debug)', on: PROJECT,
+    per: { check: { repeat: 'oneOrMany', description: "variant (default: pydbg.yaml's first one the analysis can use, else the analysis's own); repeatable: each one a column of the matrix (debug,trace-refs is one variant)" } },
+  },
+  {
+    key: 'python', flags: '--python <version>', description: 'CPython version (default: pydbg.yaml, else 3.13)', on: PROJECT,
+    per: { check: { description: 'CPython version(s), comma-separated: several make a matrix (default: pydbg.yaml, else 3.13)' } },
+  },
+  {
+    key: 'arch', flags: '--arch <arch>', description: 'architecture: amd64 (default), arm64, armv7 (ARM runs under QEMU)', on: PROJECT,
+    per: { check: { description: 'architecture(s), comma-separated: amd64 (default), arm64, armv7 (ARM runs under QEMU); several make a matrix' } },
+  },
   { key: 'board', flags: '--board <name>', description: "a board profile: its architecture and QEMU CPU model; see 'pydbg boards'", on: PROJECT },
-  { key: 'project', flags: '-C, --project <dir>', description: 'the project directory (mounted at /src)', default: '.', parse: path, on: [...PROJECT, 'lock'], per: { lock: { description: 'the project directory (pydbg.lock is written there)' } } },
-  { key: 'config', flags: '--config <file>', description: 'pydbg.yaml to use (default: <project>/pydbg.yaml)', parse: path, on: [...PROJECT, 'lock'] },
+  { key: 'project', flags: '-C, --project <dir>', description: 'the project directory (mounted at /src)', default: '.', parse: path, on: [...PROJECT, 'lock', 'ci github'], per: { lock: { description: 'the project directory (pydbg.lock is written there)' }, 'ci github': { description: "the project directory (its pydbg.yaml is read; the workflow's pydbg check runs there)" } } },
+  { key: 'config', flags: '--config <file>', description: 'pydbg.yaml to use (default: <project>/pydbg.yaml)', parse: path, on: [...PROJECT, 'lock', 'ci github'] },
   // --build first: commander then leaves the default unset (the command's default applies: build)
   { key: 'build', flags: '--build', description: 'build a missing variant image first (the default; kept for compatibility)', on: PROJECT },
   { key: 'build', flags: '--no-build', description: "do not build a missing variant image: stop with exit 13 and the 'pydbg env build' command (for CI)", on: PROJECT },
@@ -121,6 +131,8 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'rounds', flags: '--rounds <n>', description: 'leaks: counted rounds, every one must leak (default 4); rss: counted rounds per allocator (default 20)', parse: (r, f) => v.parseCount(r, f, 1), on: ['check'] },
   { key: 'warmup', flags: '--warmup <n>', description: 'leaks, rss: warm-up rounds, not counted (default: leaks 2, rss 3)', parse: (r, f) => v.parseCount(r, f, 0), on: ['check'] },
   { key: 'followUp', flags: '--no-follow-up', description: 'leaks: no second run: neither memcheck when memory grows but refcounts do not, nor the trace-refs hunt when the refcount grows but no type the gc counts does (both run by default)', on: ['check'] },
+  { key: 'matrix', flags: '--matrix', description: "run every cell of pydbg.yaml's python × variant × arch (a flag given replaces its list): one table of findings × cells, exit = the worst cell's", on: ['check'] },
+  { key: 'jobs', flags: '--jobs <n>', description: "matrix: cells run at once (default 1; at most the engine's CPUs and as many cells as its memory holds at --memory each)", parse: (r, f) => v.parseCount(r, f, 1), on: ['check'] },
   { key: 'mallocs', flags: '--malloc <list>', description: 'rss: the C allocators to compare, comma-separated (default glibc,jemalloc,tcmalloc: Debian\'s libraries, preloaded)', parse: (r, f) => v.parseAllocators(r, f), on: ['check'] },
 
   // ---- shared by several families
@@ -149,6 +161,9 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'all', flags: '--all', description: 'remove every pydbg image: extension builds, project packages, variants, the shared toolchain and base', on: ['env rm'] },
   { key: 'olderThan', flags: '--older-than <age>', description: 'remove reports older than this (m, h, d, w; a bare number is days)', default: '7d', parse: (r, f) => v.parseAge(r, f), on: ['env gc'] },
   { key: 'dryRun', flags: '--dry-run', description: 'list what would be removed, remove nothing', on: ['env gc'] },
+  { key: 'armRunners', flags: '--arm-runners <mode>', description: "where arm64 checks run: under QEMU on the x86-64 runner, or on GitHub's native arm64 runners (default: pydbg.yaml's ci.arm_runners, else qemu)", choices: ['qemu', 'native'], on: ['ci github'] },
+  { key: 'output', flags: '-o, --output <file>', description: 'write the workflow to FILE instead of stdout (e.g. .github/workflows/pydbg.yml); a file pydbg did not write is kept unless --force', parse: path, on: ['ci github'] },
+  { key: 'force', flags: '--force', description: 'with -o: replace FILE even when pydbg did not write it', on: ['ci github'] },
 ];
 
 export const COMMANDS: readonly CommandSpec[] = [
@@ -198,7 +213,7 @@ export const COMMANDS: readonly CommandSpec[] = [
       { syntax: '<analysis>', description: v.ANALYSIS_NAMES.join(' | '), parse: v.parseAnalysis },
       { syntax: '[repro...]', description: 'the repro: a script and its arguments (leaks: also module:function); put arguments that start with - after --' },
     ],
-    examples: ['pydbg check memcheck repro.py', 'pydbg check leaks refleak:search --iterations 200', 'pydbg check asan repro.py --json-out report.json --sarif report.sarif', 'pydbg check memcheck --repro crash --json', 'pydbg check rss --malloc glibc,jemalloc soak.py', 'pydbg check tsan race.py'],
+    examples: ['pydbg check memcheck repro.py', 'pydbg check leaks refleak:search --iterations 200', 'pydbg check asan repro.py --json-out report.json --sarif report.sarif', 'pydbg check memcheck --repro crash --json', 'pydbg check rss --malloc glibc,jemalloc soak.py', 'pydbg check tsan race.py', 'pydbg check memcheck --python 3.11,3.13 --variant debug --variant nopymalloc --arch amd64,arm64 repro.py', 'pydbg check memcheck --matrix --jobs 2 --sarif report.sarif repro.py'],
   },
   {
     id: 'shell', description: 'an interactive shell in the same environment as pydbg run', engine: true,
@@ -245,6 +260,10 @@ export const COMMANDS: readonly CommandSpec[] = [
     id: 'lock', description: "write pydbg.lock: the inputs, base and toolchain ids and content key of each of the project's images (pydbg.yaml's versions × variants × arches)", engine: true,
     examples: ['pydbg lock', 'pydbg lock --registry ghcr.io/acme/pydbg', 'pydbg env build --variant debug --locked'],
   },
+  {
+    id: 'ci github', description: "write a GitHub Actions workflow from pydbg.yaml's ci: section: an images job (build or pull, push), a job per check with a matrix over its cells, SARIF to code scanning per cell",
+    examples: ['pydbg ci github > .github/workflows/pydbg.yml', 'pydbg ci github -o .github/workflows/pydbg.yml', 'pydbg ci github --arm-runners native -o .github/workflows/pydbg.yml'],
+  },
 ];
 
 /** The options of one command, with its per-command wording applied, in table order. */
@@ -255,4 +274,4 @@ export function optionsOf(id: CommandId): OptionSpec[] {
 export const commandSpec = (id: CommandId): CommandSpec => COMMANDS.find((c) => c.id === id)!;
 
 /** Command groups (`env`) and their description. */
-export const GROUPS: Record<string, string> = { env: 'build and manage verified debug-interpreter images' };
+export const GROUPS: Record<string, string> = { env: 'build and manage verified debug-interpreter images', ci: 'generate CI configuration from pydbg.yaml' };

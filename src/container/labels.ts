@@ -61,12 +61,34 @@ export interface ProvenanceInput {
   buildPythonId?: string;
   sourceSha256: string;
   sourceOrigin: string;
+  /** when the image was made (ISO 8601): org.opencontainers.image.created */
+  created?: string;
 }
+
+/** The OCI annotation keys registries and their UIs show (beside pydbg's own io.pydbg.* labels). */
+export const OCI = {
+  created: 'org.opencontainers.image.created',
+  source: 'org.opencontainers.image.source',
+  revision: 'org.opencontainers.image.revision',
+  version: 'org.opencontainers.image.version',
+  title: 'org.opencontainers.image.title',
+  description: 'org.opencontainers.image.description',
+  vendor: 'org.opencontainers.image.vendor',
+} as const;
 
 /** Provenance labels. `verified` holds the properties the in-image probe asserted (the build fails otherwise). */
 export function variantLabels(p: ProvenanceInput): Record<string, string> {
   const { plan } = p;
   return {
+    // OCI: what the image is, when it was made, the CPython source it was built from (its URL when
+    // downloaded) and that source's revision (its sha256: a release tarball has no VCS revision)
+    [OCI.title]: plan.image,
+    [OCI.description]: `CPython ${plan.version.text} ${plan.spec.variants.join(',')} for ${plan.arch.platform}, verified by pydbg's probe`,
+    [OCI.vendor]: 'pydbg',
+    [OCI.version]: plan.version.text,
+    [OCI.revision]: `sha256:${p.sourceSha256}`,
+    ...(/^https?:\/\//.test(p.sourceOrigin) ? { [OCI.source]: p.sourceOrigin } : {}),
+    ...(p.created ? { [OCI.created]: p.created } : {}),
     [LABEL.kind]: 'variant',
     [LABEL.key]: p.key,
     [LABEL.image]: plan.image,

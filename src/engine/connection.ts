@@ -1,6 +1,6 @@
 /**
  * Where the Docker engine is, found the way the docker CLI finds it:
- *   1. DOCKER_HOST (unix:///path, tcp://host:port; TLS from DOCKER_TLS_VERIFY + DOCKER_CERT_PATH);
+ *   1. DOCKER_HOST (unix:///path, tcp://host:port, ssh://[user@]host[:port]; TLS from DOCKER_TLS_VERIFY + DOCKER_CERT_PATH);
  *   2. the current docker context: DOCKER_CONTEXT, else `currentContext` in
  *      $DOCKER_CONFIG/config.json (default ~/.docker/config.json); its metadata is
  *      <config dir>/contexts/meta/<sha256(name)>/meta.json → Endpoints.docker.Host, its TLS files
@@ -8,7 +8,8 @@
  *   3. the first default socket that exists: /var/run/docker.sock, the rootless
  *      $XDG_RUNTIME_DIR/docker.sock, Docker Desktop's ~/.docker/run/docker.sock.
  * Pure apart from the injected file access (ConnectionDeps), so every rule is unit-tested.
- * ssh:// (and npipe://) endpoints are refused with a clear error rather than half supported.
+ * ssh:// is reached as the docker CLI reaches it: the ssh command runs `docker system dial-stdio` on
+ * the remote (ssh.ts). npipe:// (Windows) is refused with a clear error.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
@@ -19,7 +20,9 @@ import { ExitCode, PydbgError } from '../errors.js';
 /** The subset of dockerode's DockerOptions that says where the engine is. */
 export type HostOptions =
   | { socketPath: string }
-  | { host: string; port: number; protocol: 'http' | 'https'; ca?: string; cert?: string; key?: string };
+  | { host: string; port: number; protocol: 'http' | 'https'; ca?: string; cert?: string; key?: string }
+  /** over the ssh command (ssh.ts); port and user default to ssh's own (its config, 22, the local user) */
+  | { protocol: 'ssh'; host: string; port?: number; user?: string };
 
 export interface Connection {
   options: HostOptions;
@@ -53,7 +56,7 @@ export const nodeConnectionDeps = (): ConnectionDeps => ({
   },
 });
 
-export const ADDRESS_FORMS = 'unix:///path or tcp://host:port';
+export const ADDRESS_FORMS = 'unix:///path, tcp://host:port or ssh://[user@]host[:port]';
 
 /** The error for an address pydbg cannot use; thrown before any connection attempt. */
 export function invalidAddress(value: string, source: string, why?: string): PydbgError {
@@ -84,11 +87,7 @@ export function parseHost(
     if (!rest.startsWith('/')) throw invalidAddress(value, source, 'a unix socket needs an absolute path');
     return { options: { socketPath: rest }, endpoint: `unix://${rest}` };
   }
-  if (scheme === 'ssh') {
-    throw new PydbgError(ExitCode.ENGINE, `${source} is an ssh:// address ('${value}'): pydbg does not support ssh engines`, {
-      hint: 'forward the remote socket and point DOCKER_HOST at it (ssh -NL /tmp/docker.sock:/var/run/docker.sock user@host, then DOCKER_HOST=unix:///tmp/docker.sock)',
-    });
-  }
+  if (scheme === 'ssh') return parseSsh(value, source, rest);
   if (scheme === 'npipe') throw invalidAddress(value, source, 'npipe:// is for Windows engines');
   if (scheme !== 'tcp' && scheme !== 'http' && scheme !== 'https') throw invalidAddress(value, source, scheme ? `unknown scheme '${scheme}://'` : undefined);
   let url: URL;
@@ -110,6 +109,33 @@ export function parseHost(
   }
   const shown = host.includes(':') ? `[${host}]` : host;
   return { options: { host, port, protocol: https ? 'https' : 'http', ...files }, endpoint: `tcp://${shown}:${port}` };
+}
+
+/**
+ * ssh://[user@]host[:port], as the docker CLI takes it: no password (ssh-agent or keys do that), no
+ * path; a host name ssh's own config may resolve (a `Host` alias). The endpoint shows what was given.
+ */
+function parseSsh(value: string, source: string, rest: string): { options: HostOptions; endpoint: string } {
+  let url: URL;
+  try {
+    url = new URL(`ssh://${rest}`);
+  } catch {
+    throw invalidAddress(value, source, 'ssh://[user@]host[:port]');
+  }
+  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+  if (!host) throw invalidAddress(value, source, 'no host after ssh://');
+  if (host.startsWith('-')) throw invalidAddress(value, source, 'a host name cannot start with -');
+  if (url.password) throw invalidAddress(value, source, 'a password in the address is not supported: use ssh-agent or a key');
+  if (url.pathname !== '' && url.pathname !== '/') throw invalidAddress(value, source, `no path after the host ('${url.pathname}')`);
+  if (url.search || url.hash) throw invalidAddress(value, source);
+  const user = url.username ? decodeURIComponent(url.username) : undefined;
+  if (user !== undefined && (user.startsWith('-') || /[\s@]/.test(user))) throw invalidAddress(value, source, `'${user}' is not a user name`);
+  const port = url.port ? Number(url.port) : undefined;
+  const shown = host.includes(':') ? `[${host}]` : host;
+  return {
+    options: { protocol: 'ssh', host, ...(port !== undefined ? { port } : {}), ...(user !== undefined ? { user } : {}) },
+    endpoint: `ssh://${user !== undefined ? `${user}@` : ''}${shown}${port !== undefined ? `:${port}` : ''}`,
+  };
 }
 
 /** The first default socket that exists (else /var/run/docker.sock, for the error to name). */
@@ -149,7 +175,7 @@ export function resolveConnection(deps: ConnectionDeps = nodeConnectionDeps()): 
   if (dockerHost !== undefined && dockerHost.trim() !== '') {
     const tlsOn = Boolean(deps.env.DOCKER_TLS_VERIFY);
     const p = parseHost(dockerHost, 'DOCKER_HOST', deps, { on: tlsOn, dir: deps.env.DOCKER_CERT_PATH || configDir(deps) });
-    return { ...p, via: tlsOn ? 'DOCKER_HOST, TLS' : 'DOCKER_HOST', origin: 'env' };
+    return { ...p, via: tlsOn && !isSsh(p.options) ? 'DOCKER_HOST, TLS' : 'DOCKER_HOST', origin: 'env' };
   }
   const ctx = currentContext(deps);
   if (ctx && ctx.name !== 'default') {
@@ -179,6 +205,8 @@ export function resolveConnection(deps: ConnectionDeps = nodeConnectionDeps()): 
   }
   return { ...defaultSocketOptions(deps), origin: 'default' };
 }
+
+export const isSsh = (o: HostOptions): o is Extract<HostOptions, { protocol: 'ssh' }> => 'protocol' in o && o.protocol === 'ssh';
 
 /** The endpoint text for messages, also when the configuration is unusable. */
 export function describeEndpoint(deps: ConnectionDeps = nodeConnectionDeps()): string {

@@ -13,6 +13,22 @@ export interface EngineInfo {
   endpoint: string;
   /** how the endpoint was found (DOCKER_HOST, a docker context, a default socket) */
   via?: string;
+  /** the engine's CPUs and memory in bytes (its /info: asked only with ping's `resources`) */
+  ncpu?: number;
+  memTotal?: number;
+}
+
+/** How a container gets the host's files: bind mounts, or copies (an engine on another machine: files.ts). */
+export type FilesMode = 'mount' | 'copy';
+
+export interface EngineFiles {
+  mode: FilesMode;
+  /** one line: why (`the engine at tcp://… is not this machine (…)`, `PYDBG_ENGINE_FILES=copy (…)`) */
+  reason: string;
+  /** the engine does not share this machine's files, as detected (whatever PYDBG_ENGINE_FILES forced) */
+  remote: boolean;
+  /** PYDBG_ENGINE_FILES decided */
+  forced: boolean;
 }
 
 /**
@@ -64,7 +80,10 @@ export interface ContainerSpec {
   env?: Record<string, string>;
   workdir?: string;
   user?: string;
-  /** read-only unless readOnly === false */
+  /**
+   * read-only unless readOnly === false. On an engine whose files are copied (files()): copied in
+   * before the start, and a writable one copied back out after the container exited on its own
+   */
   mounts?: Array<{ source: string; target: string; readOnly?: boolean }>;
   networkMode?: string; // 'none' | 'host' | 'bridge'
   tty?: boolean;
@@ -130,13 +149,16 @@ export interface ContainerResult {
   exitCode: number;
   /** id of the committed image, when commit was asked and the run succeeded */
   committed?: string;
+  /** copy mode: what could not be copied back into a writable mount, one line each (`out/x: a fifo (not copied)`) */
+  notes?: string[];
 }
 
 export interface Engine {
   /** create, attach, start, wait, (commit), and always remove a container */
   runContainer(spec: ContainerSpec, io: ContainerIO): Promise<ContainerResult>;
   readonly endpoint: string;
-  ping(signal?: AbortSignal): Promise<EngineInfo>;
+  /** `resources`: also the engine's CPUs and memory (ncpu, memTotal; one more request) */
+  ping(signal?: AbortSignal, opts?: { resources?: boolean }): Promise<EngineInfo>;
   inspectImage(ref: string): Promise<ImageDetail | undefined>;
   /** images carrying every given label (value '' = label present with any value); no os/architecture */
   findImages(labels: Record<string, string>): Promise<ImageInfo[]>;
@@ -165,6 +187,8 @@ export interface Engine {
   exec(id: string, req: ExecRequest): Promise<ExecResult>;
   /** a path in a container as a tar stream (GET /containers/{id}/archive) */
   archive(id: string, path: string): Promise<NodeJS.ReadableStream>;
+  /** whether containers get the host's files by bind mounts or by copies (decided once: files.ts) */
+  files(): Promise<EngineFiles>;
 }
 
 /** Credentials for one registry, as the engine takes them (X-Registry-Auth); from the user's docker config, never from pydbg's files. */

@@ -23,7 +23,10 @@
  *   request in `execs` and plays the next `scriptExec` entry (none left: exit 0, no output), whose
  *   `files` are written into the container's own file system (`archive` answers a tar of one of them;
  *   a missing path: 404); `exitContainer` makes a running one exit.
- * - ping: `arch` is configurable; set `unreachable` to make ping throw it. `pullError` fails pulls.
+ * - ping: `arch`, `ncpu` and `memTotal` (bytes) are configurable; set `unreachable` to make ping throw it. `pullError` fails pulls.
+ * - files: `filesMode` 'mount' (default) or 'copy' (a remote engine, `new FakeEngine({ files: 'copy' })`).
+ *   In copy mode a script's write into a read-only mount changes only the container's copy (nothing
+ *   reaches the host), a writable one is copied back; startContainer refuses a writable mount.
  * - registries: a ref under one of `registryHosts` is pushed into / pulled from `registry` (ref →
  *   the image as pushed, with its digest; a pull gives back the same id and labels, as a real
  *   registry does). A missing ref: "manifest unknown". `registryError` fails every registry call;
@@ -34,10 +37,11 @@ import { createHash } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
 import { Readable } from 'node:stream';
+import { ExitCode, PydbgError } from '../errors.js';
 import type { BuildEvent } from './buildstream.js';
 import {
   BuildFailure, type BuildOutcome, type BuildRequest, type ContainerIO, type ContainerResult, type ContainerSpec, type Engine,
-  type ContainerInfo, type EngineInfo, type ExecRequest, type ExecResult, type ImageDetail, type ImageInfo, type RegistryAuth,
+  type ContainerInfo, type EngineFiles, type EngineInfo, type ExecRequest, type ExecResult, type ImageDetail, type ImageInfo, type RegistryAuth,
 } from './engine.js';
 import { tarOf } from './tar.js';
 
@@ -90,6 +94,7 @@ const normTag = (t: string) => (t.slice(t.lastIndexOf('/') + 1).includes(':') ? 
 
 export class FakeEngine implements Engine {
   readonly endpoint = 'fake://engine';
+  filesMode: 'mount' | 'copy';
   arch: string;
   unreachable: Error | undefined;
   pullError: Error | undefined;
@@ -99,6 +104,9 @@ export class FakeEngine implements Engine {
   registryError: Error | undefined;
   pullHang = false;
   free = 100e9;
+  /** what ping answers for the engine's CPUs and memory (bytes) */
+  ncpu = 4;
+  memTotal = 16 * 2 ** 30;
   readonly calls: Array<{ method: string; args: unknown[] }> = [];
   /** every ContainerSpec run, in order */
   readonly runs: ContainerSpec[] = [];
@@ -112,8 +120,9 @@ export class FakeEngine implements Engine {
   private seq = 0;
 
   /** `registry`: share one (two fakes = two machines and the registry between them) */
-  constructor(opts: { arch?: string; registry?: FakeEngine['registry']; registryHosts?: string[] } = {}) {
+  constructor(opts: { arch?: string; registry?: FakeEngine['registry']; registryHosts?: string[]; files?: 'mount' | 'copy' } = {}) {
     this.arch = opts.arch ?? 'amd64';
+    this.filesMode = opts.files ?? 'mount';
     this.registry = opts.registry ?? new Map();
     for (const h of opts.registryHosts ?? []) this.registryHosts.add(h);
   }
@@ -153,7 +162,7 @@ export class FakeEngine implements Engine {
   async ping(signal?: AbortSignal): Promise<EngineInfo> {
     this.record('ping', [signal]);
     if (this.unreachable) throw this.unreachable;
-    return { serverVersion: '27.0.0-fake', apiVersion: '1.47', os: 'linux', arch: this.arch, endpoint: this.endpoint, via: 'fake' };
+    return { serverVersion: '27.0.0-fake', apiVersion: '1.47', os: 'linux', arch: this.arch, endpoint: this.endpoint, via: 'fake', ncpu: this.ncpu, memTotal: this.memTotal };
   }
 
   async inspectImage(ref: string): Promise<ImageDetail | undefined> {
@@ -208,7 +217,7 @@ export class FakeEngine implements Engine {
       io.onStart?.(async () => {});
       if (s.stdout) io.stdout.write(s.stdout);
       if (s.stderr) io.stderr.write(s.stderr);
-      for (const [path, text] of Object.entries(s.files ?? {})) await writeIntoMount(spec, path, text);
+      for (const [path, text] of Object.entries(s.files ?? {})) await writeIntoMount(spec, path, text, this.filesMode);
       if (s.hang) await untilAborted(io.signal);
       const exitCode = s.exitCode ?? 0;
       if (exitCode !== 0 || !io.commit) return { exitCode };
@@ -303,8 +312,17 @@ export class FakeEngine implements Engine {
     return { rootDir: '/var/lib/docker', free: this.free };
   }
 
+  async files(): Promise<EngineFiles> {
+    this.record('files', []);
+    if (this.unreachable) throw this.unreachable;
+    const remote = this.filesMode === 'copy';
+    return { mode: this.filesMode, remote, forced: false, reason: remote ? `the engine at ${this.endpoint} is not this machine` : "the engine's socket is on this machine" };
+  }
+
   async startContainer(spec: ContainerSpec): Promise<{ id: string }> {
     this.record('startContainer', [spec]);
+    const writable = spec.mounts?.find((m) => m.readOnly === false);
+    if (this.filesMode === 'copy' && writable) throw new PydbgError(ExitCode.USAGE, `a container that keeps running cannot have its writable ${writable.target} copied back from the engine at ${this.endpoint}`, { hint: 'run it in the foreground, or without --rw' });
     this.runs.push(spec);
     const image = this.find(spec.image);
     if (!image) throw notFound(spec.image);
@@ -378,9 +396,10 @@ function untilAborted(signal: AbortSignal | undefined): Promise<never> {
   });
 }
 
-/** Write a file a container "wrote" at `path`: through the writable bind mount that holds it. */
-async function writeIntoMount(spec: ContainerSpec, path: string, text: string): Promise<void> {
+/** Write a file a container "wrote" at `path`: through the writable bind mount that holds it (copy mode: a read-only one takes it, the host does not see it). */
+async function writeIntoMount(spec: ContainerSpec, path: string, text: string, files: 'mount' | 'copy' = 'mount'): Promise<void> {
   const m = (spec.mounts ?? []).find((x) => path === x.target || path.startsWith(`${x.target.replace(/\/$/, '')}/`));
+  if (m && m.readOnly !== false && files === 'copy') return;
   if (!m || m.readOnly !== false) throw new Error(`FakeEngine: ${path} is not inside a writable bind mount of this container`);
   const host = join(m.source, posix.relative(m.target, path));
   await mkdir(dirname(host), { recursive: true });

@@ -1,6 +1,7 @@
 /**
- * The Engine API calls of pydbg's warm paths over node's own http: version, image inspect and list,
- * and a container's life (create, attach, start, wait, remove, commit). A warm `env build` or `run`
+ * The Engine API calls of pydbg's warm paths over node's own http (a unix socket, tcp, or ssh through
+ * ssh.ts's agent): version, image inspect and list, a container's life (create, attach, start, wait,
+ * remove, commit) and its archives (copy mode). A warm `env build` or `run`
  * makes only these, and loading dockerode for them (docker-modem pulls in ssh2, dockerode
  * grpc/protobufjs: ~150 ms of CPU) would be most of pydbg's fixed cost. Builds, pulls and anything
  * else go through dockerode.
@@ -13,10 +14,13 @@ import type { Duplex } from 'node:stream';
 const require = createRequire(import.meta.url);
 const httpModule = (tls: boolean): typeof import('node:http') | typeof import('node:https') =>
   tls ? (require('node:https') as typeof import('node:https')) : (require('node:http') as typeof import('node:http'));
-import type { HostOptions } from './connection.js';
+import { isSsh, type HostOptions } from './connection.js';
+import { sshAgentFor } from './ssh.js';
 
-/** The http module and request target (socket, or host and port with the TLS material) of an endpoint. */
+/** The http module and request target (socket, host and port with the TLS material, or an ssh agent) of an endpoint. */
 function endpointOf(options: HostOptions) {
+  // ssh: every connection is an ssh process (ssh.ts); the host name is only the Host header's
+  if (isSsh(options)) return { mod: httpModule(false), target: { host: 'docker', agent: sshAgentFor(options) } };
   const tls = 'protocol' in options && options.protocol === 'https';
   const target =
     'socketPath' in options
@@ -83,6 +87,37 @@ export async function getStream(options: HostOptions, path: string, timeoutMs: n
       res.on('end', () => reject(new HttpStatusError(status, errorMessage(Buffer.concat(chunks).toString('utf8')))));
     });
     req.end();
+  });
+}
+
+/**
+ * A PUT whose body is a stream (an archive into a container): resolves when the engine answered 2xx.
+ * No time limit once the body flows (a large project takes a while); `signal` aborts it.
+ */
+export async function putStream(options: HostOptions, path: string, body: NodeJS.ReadableStream, o: { contentType: string; signal?: AbortSignal }): Promise<void> {
+  const { mod, target } = endpointOf(options);
+  await new Promise<void>((resolve, reject) => {
+    const req = mod.request({ ...target, path, method: 'PUT', headers: { 'Content-Type': o.contentType }, signal: o.signal });
+    let failed = false;
+    const fail = (e: unknown) => {
+      if (failed) return;
+      failed = true;
+      req.destroy();
+      reject(e);
+    };
+    body.on('error', fail);
+    req.on('error', fail);
+    req.on('response', (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('error', fail);
+      res.on('end', () => {
+        const status = res.statusCode ?? 0;
+        if (status >= 200 && status < 300) resolve();
+        else fail(new HttpStatusError(status, errorMessage(Buffer.concat(chunks).toString('utf8'))));
+      });
+    });
+    body.pipe(req);
   });
 }
 

@@ -63,7 +63,15 @@ export const DRAIN_MS = 2000;
  * registered before start with condition 'removed', and the engine's own removal replaces ours,
  * as `docker run --rm` does (one round trip less). Any failure or abort still force-removes it.
  */
-export async function runAttached(container: ContainerHandle, demux: Demux, spec: ContainerSpec, io: ContainerIO, autoRemove = false): Promise<ContainerResult> {
+export async function runAttached(
+  container: ContainerHandle,
+  demux: Demux,
+  spec: ContainerSpec,
+  io: ContainerIO,
+  autoRemove = false,
+  /** after the container exited on its own and its output drained, before the commit and removal (copy mode: copy writable mounts out) */
+  afterExit?: () => Promise<string[] | void>,
+): Promise<ContainerResult> {
   let onAbort: (() => void) | undefined;
   let stream: NodeJS.ReadWriteStream | undefined;
   let removed = false;
@@ -101,12 +109,13 @@ export async function runAttached(container: ContainerHandle, demux: Demux, spec
     // let the last output drain; the fallback timer must not outlive the race (it would hold the process)
     let drainTimer: NodeJS.Timeout | undefined;
     await Promise.race([ended, failed, aborted, new Promise((r) => (drainTimer = setTimeout(r, DRAIN_MS)))]).finally(() => clearTimeout(drainTimer));
+    const notes = afterExit && !removed ? await afterExit() : undefined;
     let committed: string | undefined;
     if (waited.StatusCode === 0 && io.commit) {
       const changes = Object.entries(io.commit.labels).map(([k, v]) => `LABEL ${k}=${JSON.stringify(v)}`);
       committed = (await container.commit({ repo: io.commit.repo, tag: io.commit.tag, changes })).Id;
     }
-    return { exitCode: waited.StatusCode, committed };
+    return { exitCode: waited.StatusCode, committed, ...(notes?.length ? { notes } : {}) };
   } catch (e) {
     // an abort wins over what it caused (a stream cut by the kill, a failed wait)
     throw io.signal?.aborted ? io.signal.reason : e;

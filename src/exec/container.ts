@@ -100,8 +100,9 @@ export async function runAttached(engine: Engine, spec: ContainerSpec, io: RunIO
   const stdout = batchGdb ? tee(io.stdout, stdoutTail) : io.stdout;
   const restore = spec.stdin && io.stdin?.isTTY ? rawMode(io.stdin) : undefined;
   let exitCode: number;
+  let notes: string[] | undefined;
   try {
-    ({ exitCode } = await engine.runContainer(spec, {
+    ({ exitCode, notes } = await engine.runContainer(spec, {
       stdout,
       stderr: tee(io.stderr, tail),
       stdin: spec.stdin ? io.stdin : undefined,
@@ -114,6 +115,8 @@ export async function runAttached(engine: Engine, spec: ContainerSpec, io: RunIO
   } finally {
     restore?.();
   }
+  // copy mode: what the engine could not copy back into a writable mount
+  for (const n of notes ?? []) io.stderr.write(`pydbg: note: ${n}\n`);
   const gdbText = batchGdb ? `${stdoutTail.text()}\n${tail.text()}` : '';
   if (batchGdb) exitCode = gdbExitCode(gdbText) ?? exitCode;
   return { exitCode, stderrTail: tail.text(), gdbText };

@@ -8,7 +8,7 @@
  */
 import { readFile, rename, rm, writeFile, mkdir } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
-import { basename, dirname, join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { ContainerInfo, Engine, ExecResult } from '../engine/engine.js';
 import { extractFirstFile } from '../engine/tar.js';
 import { archOfEngine } from '../catalogue/arch.js';
@@ -284,8 +284,9 @@ export async function coreStacks(engine: Engine, core: string, signal?: AbortSig
     {
       image: meta.image,
       cmd: ['gdb', '-q', '-nx', '-batch', '-iex', 'set auto-load safe-path /', '-ex', 'set pagination off', '-ex', 'set debuginfod enabled off', '-x', helper('pydbg_gdb.py'), '-ex', 'pydbg-threads', meta.exe, `${CORE_MOUNT}/${basename(core)}`],
+      // the core file alone (not its directory, which holds every other core: an engine that gets copies would get them all)
       mounts: [
-        { source: dirname(core), target: CORE_MOUNT, readOnly: true },
+        { source: core, target: `${CORE_MOUNT}/${basename(core)}`, readOnly: true },
         { source: RUN_HELPERS, target: HELPERS_MOUNT, readOnly: true },
       ],
       user: '0:0',

@@ -6,6 +6,7 @@
 import type { EngineInfo, ImageInfo } from '../engine/engine.js';
 import { archOfEngine } from '../catalogue/arch.js';
 import { emulationError, isExecFormatError, requireEmulation } from '../engine/binfmt.js';
+import { copyNote } from '../engine/files.js';
 import { PROJECT_MOUNT } from '../container/layout.js';
 import { isCommandNotFound } from '../container/protocol.js';
 import { ExitCode, PydbgError } from '../errors.js';
@@ -34,15 +35,27 @@ export async function runProject(project: ResolvedProject, req: RunRequest, io: 
   }
   const engineInfo = await io.engine.ping();
   if (req.name) await requireNameFree(io.engine, req.name);
+  await announceCopies(io);
   for (const n of project.notes ?? []) io.progress.log(`note: ${n}`);
   const results: RunResult[] = [];
   for (const t of project.targets) {
-    if (project.targets.length > 1) io.progress.log(`=== CPython ${t.plan.version.text}, variant ${t.plan.spec.variants.join(',')}`);
+    if (project.targets.length > 1) io.progress.log(`=== CPython ${t.plan.version.text}, variant ${t.plan.spec.variants.join(',')}${t.plan.arch.name !== t.plan.host.name ? `, ${t.plan.arch.name}` : ''}`);
     const r = await runTarget(project, t, req, io, engineInfo);
     results.push(r);
     if (r.exitCode !== 0) break;
   }
   return results;
+}
+
+/** Engines whose copy mode was announced already (a check's follow-ups run on the same one). */
+const announced = new WeakSet<object>();
+
+/** Once per engine: an engine that gets copies of the project (not this machine's files) says so. */
+async function announceCopies(io: RunIO): Promise<void> {
+  const files = await io.engine.files();
+  if (files.mode !== 'copy' || announced.has(io.engine)) return;
+  announced.add(io.engine);
+  io.progress.log(copyNote(files));
 }
 
 async function runTarget(project: ResolvedProject, target: Target, req: RunRequest, io: RunIO, engineInfo: EngineInfo): Promise<RunResult> {

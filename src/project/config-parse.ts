@@ -24,12 +24,26 @@ const Seconds = z
   .refine((n) => n > 0 && n <= MAX_SECONDS, `must be a positive number of seconds (at most ${MAX_SECONDS})`);
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
+/** ci: what `pydbg ci github` generates (the analyses and repro names are checked there, against the registry and repros:). */
+const CiSchema = z
+  .object({
+    checks: z.array(Str.regex(/^\S+\s+\S+$/, "must be 'ANALYSIS REPRO' (e.g. 'memcheck leak', REPRO a name under repros:)")).min(1).optional(),
+    registry: Str.optional(),
+    arm_runners: z.enum(['qemu', 'native']).optional(),
+    runs_on: Str.optional(),
+    arm_runs_on: Str.optional(),
+    branches: OneOrMany.optional(),
+    node: Str.optional(),
+    pydbg: Str.optional(),
+  })
+  .strict();
+
 
 export const ConfigSchema = z
   .object({
     python: OneOrMany.optional(),
     variant: OneOrMany.optional(),
-    arch: Str.optional(),
+    arch: OneOrMany.optional(),
     board: Str.optional(),
     build: z
       .object({
@@ -50,6 +64,7 @@ export const ConfigSchema = z
     repros: z.record(Str, Str).optional(),
     network: Bool.optional(),
     timeout: Seconds.optional(),
+    ci: CiSchema.optional(),
   })
   .strict();
 
@@ -140,6 +155,7 @@ function keyNode(doc: Document, parentPath: string[], key: string): YamlNode | u
 function knownKeys(path: string[]): string[] {
   if (path.length === 0) return Object.keys(ConfigSchema.shape);
   if (path.length === 1 && path[0] === 'build') return Object.keys(ConfigSchema.shape.build.unwrap().shape);
+  if (path.length === 1 && path[0] === 'ci') return Object.keys(CiSchema.shape);
   return [];
 }
 

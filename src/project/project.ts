@@ -65,16 +65,12 @@ export const DEFAULT_VARIANT = 'debug';
  * (for an analysis: the first pydbg.yaml variant it can use, else the analysis's own default).
  */
 export async function resolveProject(input: ProjectInput, opts: ResolveOptions = {}): Promise<ResolvedProject> {
-  const dir = resolve(input.projectDir);
-  if (!existsSync(dir)) throw usageError(`project directory ${dir} does not exist`, 'pass -C DIR with your extension, or run pydbg inside it');
-  if (!statSync(dir).isDirectory()) throw usageError(`${dir} is not a directory`, 'pass -C DIR with your extension, or run pydbg inside it');
-  const loaded = await loadConfig(dir, input.configPath);
+  const { dir, loaded, ext, notes } = await loadProject(input);
   const { config, path: configPath } = loaded;
-  const ext = detectBuild((rel) => existsSync(join(dir, rel)), config, configPath ?? 'pydbg.yaml');
 
   // a flag wins over pydbg.yaml; a --board or --arch flag also overrides the other field in the file
   const flagTarget = input.arch !== undefined || input.board !== undefined;
-  const arch = input.arch ?? (flagTarget ? undefined : config.arch);
+  const arches: Array<string | undefined> = input.arch !== undefined ? [input.arch] : flagTarget ? [undefined] : (asList(config.arch) ?? [undefined]);
   const board = input.board ?? (flagTarget ? undefined : config.board);
   const pythons = input.python ? [input.python] : (asList(config.python) ?? [DEFAULT_PYTHON]);
   const configured = input.variant ? undefined : asList(config.variant);
@@ -83,41 +79,52 @@ export async function resolveProject(input: ProjectInput, opts: ResolveOptions =
   // Values from pydbg.yaml are checked one by one, so a refusal names the file, line and field
   // (exit 10); a flag's keeps its own exit code.
   const from = fieldOf(loaded);
-  if (!flagTarget && config.arch !== undefined) from.check(['arch'], () => resolveArch(config.arch));
+  if (!flagTarget && config.arch !== undefined) arches.forEach((a, i) => from.check(from.item('arch', i), () => resolveArch(a)));
   if (!flagTarget && config.board !== undefined) from.check(['board'], () => resolveBoard(config.board!));
   if (!input.python && config.python !== undefined) pythons.forEach((p, i) => from.check(from.item('python', i), () => resolveRelease(p)));
   if (configured) configured.forEach((v, i) => from.check(from.item('variant', i), () => parseVariantList(v)));
   // a refused combination is blamed on the pydbg.yaml field that took part (the variant first)
-  const blame = (variant: string, python: string): Array<string | number> | undefined => {
+  const blame = (variant: string, python: string, arch: string | undefined): Array<string | number> | undefined => {
     if (configured) return from.item('variant', configured.indexOf(variant));
     if (!input.python && config.python !== undefined) return from.item('python', pythons.indexOf(python));
     if (!flagTarget && config.board !== undefined) return ['board'];
-    if (!flagTarget && config.arch !== undefined) return ['arch'];
+    if (!flagTarget && config.arch !== undefined) return from.item('arch', arches.indexOf(arch));
     return undefined;
   };
-  const plan = (variant: string, python: string) => {
-    const field = blame(variant, python);
+  const plan = (variant: string, python: string, arch: string | undefined) => {
+    const field = blame(variant, python, arch);
     const make = () => planVariant({ variant, python, arch, board, buildMode: input.buildMode });
     return field ? from.check(field, make) : make();
   };
 
   if (opts.acceptsVariant && !input.variant) {
-    const usable = variants.filter((v) => opts.acceptsVariant!(plan(v, pythons[0]!)));
+    const usable = variants.filter((v) => opts.acceptsVariant!(plan(v, pythons[0]!, arches[0])));
     variants = usable.length ? usable : [opts.defaultVariant ?? DEFAULT_VARIANT];
   }
   // every target is planned now: a bad version or variant anywhere in the list fails before any work
-  let targets: Target[] = pythons.flatMap((python) => variants.map((variant) => targetFor(plan(variant, python), ext, dir)));
+  let targets: Target[] = pythons.flatMap((python) => variants.flatMap((variant) => arches.map((arch) => targetFor(plan(variant, python, arch), ext, dir))));
   if (opts.single) targets = targets.slice(0, 1);
+  return { dir, config, configPath, ext, targets, notes };
+}
+
+/** The project without its targets: the directory checked, pydbg.yaml loaded, the extension detected. */
+export async function loadProject(input: Pick<ProjectInput, 'projectDir' | 'configPath'>): Promise<{ dir: string; loaded: LoadedConfig; ext: ExtensionBuild; notes: string[] }> {
+  const dir = resolve(input.projectDir);
+  if (!existsSync(dir)) throw usageError(`project directory ${dir} does not exist`, 'pass -C DIR with your extension, or run pydbg inside it');
+  if (!statSync(dir).isDirectory()) throw usageError(`${dir} is not a directory`, 'pass -C DIR with your extension, or run pydbg inside it');
+  const loaded = await loadConfig(dir, input.configPath);
+  const { config, path: configPath } = loaded;
+  const ext = detectBuild((rel) => existsSync(join(dir, rel)), config, configPath ?? 'pydbg.yaml');
   const cython = uncompiledCythonNote(ext, ext.kind === 'none' || ext.kind === 'command' ? [] : findFiles(dir, '.pyx'), (rel) => existsSync(join(dir, rel)), config.python_packages ?? []);
-  return { dir, config, configPath, ext, targets, notes: cython ? [cython] : [] };
+  return { dir, loaded, ext, notes: cython ? [cython] : [] };
 }
 
 /** Checks of pydbg.yaml's values: a PydbgError from one becomes a config error at that field. */
-function fieldOf(loaded: LoadedConfig) {
+export function fieldOf(loaded: LoadedConfig) {
   const config = loaded.config as Record<string, unknown>;
   return {
     /** ['variant'] for a scalar, ['variant', i] for an item of a list */
-    item: (key: 'python' | 'variant', i: number): Array<string | number> => (Array.isArray(config[key]) ? [key, Math.max(0, i)] : [key]),
+    item: (key: 'python' | 'variant' | 'arch', i: number): Array<string | number> => (Array.isArray(config[key]) ? [key, Math.max(0, i)] : [key]),
     check<T>(field: ReadonlyArray<string | number>, f: () => T): T {
       try {
         return f();
@@ -129,7 +136,7 @@ function fieldOf(loaded: LoadedConfig) {
   };
 }
 
-function targetFor(plan: VariantPlan, ext: ExtensionBuild, dir: string): Target {
+export function targetFor(plan: VariantPlan, ext: ExtensionBuild, dir: string): Target {
   if (ext.kind === 'pyproject' && plan.spec.expected.pip_install === null && existsSync(join(dir, 'setup.py'))) {
     return {
       plan,

@@ -7,7 +7,6 @@
  * probe's fast half runs in the pulled image. Any refusal removes what was pulled: nothing is left
  * half-tagged.
  */
-import { PassThrough } from 'node:stream';
 import { LABEL, type BaseImage } from '../container/labels.js';
 import { baseRef, buildPythonRef, depsRef, splitRef, tagVersion, xbuildRef } from '../container/refs.js';
 import { ociArch, type ArchDef } from '../catalogue/arch.js';
@@ -20,6 +19,7 @@ import { presentBase } from './base.js';
 import type { BuildIO } from './image-build.js';
 import { buildPythonKey, depsKey, xbuildKey, type Layers } from './layers.js';
 import { classifyRegistryError, registryRefs, type RegistryRefs } from './registry-refs.js';
+import { runProbe } from './probe-run.js';
 
 export interface RegistryOptions {
   /** --registry: HOST[:PORT]/PATH */
@@ -159,30 +159,15 @@ export async function pullVariant(engine: Engine, reg: Registry, plan: VariantPl
 
 /** The probe's fast half (the interpreter's own properties) in the pulled image, against the plan's expectations. */
 async function fastProbe(engine: Engine, plan: VariantPlan, imageId: string, io: BuildIO): Promise<string> {
-  const out = collect();
-  const err = collect();
-  const r = await engine.runContainer(
-    { image: imageId, cmd: ['python', '/opt/pydbg/probe.py', '--fast', '/opt/pydbg/expected.json'], networkMode: 'none', labels: { [LABEL.kind]: 'run' } },
-    { stdout: out.stream, stderr: err.stream, signal: io.signal },
-  );
-  const line = out.text().split('\n').find((l) => l.startsWith('PYDBG-PROBE '));
-  if (r.exitCode !== 0 || !line) {
-    throw new RegistryMiss(`the pulled ${plan.image} did not run its probe (exit ${r.exitCode}: ${err.text().trim().split('\n').at(-1) ?? ''}); not used`, 'mismatch');
-  }
-  const report = JSON.parse(line.slice('PYDBG-PROBE '.length)) as { properties: Record<string, unknown>; mismatches: Array<{ property: string; expected: unknown; actual: unknown }> };
-  if (report.mismatches.length) {
-    const m = report.mismatches.map((x) => `${x.property}: expected ${JSON.stringify(x.expected)}, got ${JSON.stringify(x.actual)}`).join('; ');
+  const r = await runProbe(engine, imageId, { fast: true, signal: io.signal });
+  if (!r.report) throw new RegistryMiss(`the pulled ${plan.image} did not run its probe (exit ${r.exitCode}: ${r.lastError}); not used`, 'mismatch');
+  if (r.report.mismatches.length) {
+    const m = r.report.mismatches.map((x) => `${x.property}: expected ${JSON.stringify(x.expected)}, got ${JSON.stringify(x.actual)}`).join('; ');
     throw new RegistryMiss(`the pulled ${plan.image} is not ${plan.spec.variants.join(',')} (${m}); not used`, 'mismatch');
   }
-  const n = Object.values(report.properties).filter((v) => v !== null).length;
-  return `probe --fast: ${n} properties as expected (abiflags '${String(report.properties.abiflags ?? '')}', py_debug=${report.properties.py_debug ? 'yes' : 'no'}, with_pymalloc=${report.properties.with_pymalloc ? 'yes' : 'no'})`;
-}
-
-function collect() {
-  const chunks: Buffer[] = [];
-  const stream = new PassThrough();
-  stream.on('data', (c: Buffer) => chunks.push(c));
-  return { stream, text: () => Buffer.concat(chunks).toString('utf8') };
+  const p = r.report.properties as Record<string, unknown>;
+  const n = Object.values(p).filter((v) => v !== null).length;
+  return `probe --fast: ${n} properties as expected (abiflags '${String(p.abiflags ?? '')}', py_debug=${p.py_debug ? 'yes' : 'no'}, with_pymalloc=${p.with_pymalloc ? 'yes' : 'no'})`;
 }
 
 export interface PushOutcome {

@@ -21,6 +21,7 @@ import { packDir, PROBE_FILES, stageVariantContext } from './context.js';
 import type { VariantPlan } from '../project/plan.js';
 import { runBuild, type BuildIO } from './image-build.js';
 import { describeEstimate, estimateBuild } from './estimate.js';
+import { runProbe } from './probe-run.js';
 import { openRegistry, pullVariant, pushVariant, RegistryMiss, type PushOutcome, type RegistryOptions } from './registry.js';
 
 export interface Progress {
@@ -71,7 +72,8 @@ export async function variantKeyParts(plan: VariantPlan, layers: Pick<Layers, 'd
   const wheelhouse = plan.wheelhouse ? await dirDigest(plan.wheelhouse) : null;
   // (a native amd64 key keeps its old shape: no xbuild field)
   const cross = layers.xbuildId ? { xbuildId: layers.xbuildId, buildPythonId: layers.buildPythonId } : {};
-  return { schema: KEY_SCHEMA, pydbg: PYDBG_VERSION, dockerfile, depsId: layers.depsId, ...cross, sourceSha, files, wheelhouse, platform: plan.arch.platform };
+  // labels: 2 = the OCI annotations beside io.pydbg.* (an image without them is not this image)
+  return { schema: KEY_SCHEMA, labels: 2, pydbg: PYDBG_VERSION, dockerfile, depsId: layers.depsId, ...cross, sourceSha, files, wheelhouse, platform: plan.arch.platform };
 }
 
 /** The configure answers a cross build needs (written to pydbg/config.site in the context). */
@@ -126,11 +128,13 @@ async function buildOrFetch(plan: VariantPlan, opts: EnvBuildOptions): Promise<E
   const { engine, progress, signal } = opts;
   const info = await engine.ping();
   const engineArch = archOfEngine(info.arch);
-  if (plan.mode !== 'native' && engineArch?.name !== plan.host.name) {
-    throw new PydbgError(ExitCode.ENGINE, `pydbg builds ${plan.arch.name} images from an ${plan.host.name} engine; this engine is ${info.os}/${info.arch}`, {
-      hint: engineArch?.name === plan.arch.name ? 'this engine runs the target natively: point DOCKER_HOST at an x86-64 engine, or use an x86-64 machine' : 'point DOCKER_HOST at an x86-64 engine',
-    });
-  }
+  // an ARM image is built on an x86-64 engine; an ARM engine can still pull one from a registry and run it
+  const cannotBuild = plan.mode !== 'native' && engineArch?.name !== plan.host.name
+    ? new PydbgError(ExitCode.ENGINE, `pydbg builds ${plan.arch.name} images from an ${plan.host.name} engine; this engine is ${info.os}/${info.arch}`, {
+      hint: engineArch?.name === plan.arch.name ? `this engine runs the target natively: pull the image with --registry (pushed from an x86-64 machine), point DOCKER_HOST at an x86-64 engine, or use an x86-64 machine` : 'point DOCKER_HOST at an x86-64 engine',
+    })
+    : undefined;
+  if (cannotBuild && !(opts.registry && engineArch?.name === plan.arch.name)) throw cannotBuild;
   await requireEmulation(plan.arch, info.arch, info.endpoint);
 
   const slug = plan.image.replace(/^.*:/, '');
@@ -205,6 +209,7 @@ async function buildOrFetch(plan: VariantPlan, opts: EnvBuildOptions): Promise<E
       }
     }
 
+    if (cannotBuild) throw cannotBuild;
     await openLog();
     const layers = await ensureLayers(engine, plan, io, progress);
     const base = layers.base;
@@ -244,7 +249,7 @@ async function buildOrFetch(plan: VariantPlan, opts: EnvBuildOptions): Promise<E
         io.output(line);
       },
     };
-    const labels = variantLabels({ plan, key, base, depsId, xbuildId: layers.xbuildId, buildPythonId: layers.buildPythonId, sourceSha256: src.sha256, sourceOrigin: src.origin });
+    const labels = variantLabels({ plan, key, base, depsId, xbuildId: layers.xbuildId, buildPythonId: layers.buildPythonId, sourceSha256: src.sha256, sourceOrigin: src.origin, created: new Date().toISOString() });
     let imageId: string;
     try {
       // Offline by construction unless the user asked for PyPI: the proof covers offline extension builds.
@@ -266,7 +271,7 @@ async function buildOrFetch(plan: VariantPlan, opts: EnvBuildOptions): Promise<E
       }
       throw e;
     }
-    if (!probe) throw new PydbgError(ExitCode.VERIFY, 'the build succeeded but the probe printed no report', { hint: `full log: ${logPath}` });
+    if (!probe) probe = await probeCachedBuild(engine, plan, imageId, io);
     const built = await engine.inspectImage(imageId);
     if (built && built.architecture !== ociArch(plan.arch)) {
       await engine.removeImage(plan.image, { force: true }).catch(() => {});
@@ -305,6 +310,21 @@ export async function ensureVariant(plan: VariantPlan, opts: Omit<EnvBuildOption
   const r = await envBuild(plan, opts);
   progress.log(`${r.image} ${r.cached ? 'found by its content key (no build)' : `built and verified in ${Math.round(r.seconds)} s`}; now running`);
   return (await opts.engine.inspectImage(r.image))!;
+}
+
+/**
+ * Every step, the probe's included, came from the builder's cache (the key changed, the build
+ * context did not): the probe printed nothing, so it runs now, in the image. A mismatch untags it.
+ */
+async function probeCachedBuild(engine: Engine, plan: VariantPlan, imageId: string, io: BuildIO): Promise<ProbeReport> {
+  io.log(`every build step was cached: running the verification probe in ${plan.image}`);
+  const r = await runProbe(engine, imageId, { fast: false, signal: io.signal });
+  if (r.report && r.report.mismatches.length === 0 && r.exitCode === 0) return r.report;
+  await engine.removeImage(plan.image, { force: true }).catch(() => {});
+  throw new PydbgError(ExitCode.VERIFY, r.report ? `verification failed: the built interpreter is not ${plan.spec.variants.join(',')}` : `the verification probe did not run in ${plan.image} (exit ${r.exitCode}: ${r.lastError})`, {
+    hint: `no image was tagged; full log: ${io.logPath}`,
+    details: (r.report?.mismatches ?? []).map((m) => `${m.property}: expected ${JSON.stringify(m.expected)}, got ${JSON.stringify(m.actual)}`),
+  });
 }
 
 const findByKey = (engine: Engine, key: string) => findCached(engine, 'variant', key);

@@ -1,6 +1,7 @@
 import { PYDBG_VERSION } from '../version.js';
 import { findAnalysis } from '../analyses/registry.js';
-import { frameText, type AnalysisReport, type Finding } from '../analyses/types.js';
+import { findingWhere, frameText, type AnalysisReport, type Finding } from '../analyses/types.js';
+import type { CellResult, MatrixResult } from '../analyses/matrix.js';
 
 const PYDBG_URI = 'https://github.com/pydbg/pydbg';
 
@@ -48,19 +49,25 @@ export function stackLines(frames: Finding['frames'], n: number): string[] {
   return out;
 }
 
-function where(f: Finding): string {
-  const u = f.userFrame;
-  if (!u) return frameText(f.frames[0] ?? null);
-  return `${u.file ?? '?'}${u.line ? `:${u.line}` : ''}${u.function && u.file !== u.function ? ` (${u.function})` : ''}`;
-}
+const where = findingWhere;
 
 export function jsonReport(r: AnalysisReport): string {
   return `${JSON.stringify(r, null, 2)}\n`;
 }
 
-/** SARIF 2.1.0, locations relative to the project (uriBaseId %SRCROOT%), as GitHub code scanning expects. */
-export function sarifReport(reports: AnalysisReport[]): string {
-  const runs = reports.map((r) => {
+/** A matrix cell as SARIF and JUnit name it. */
+export type CellTag = Pick<CellResult, 'id' | 'python' | 'variant' | 'arch'>;
+
+const cellLabel = (c: CellTag) => `${c.python} ${c.variant} ${c.arch}`;
+
+/**
+ * SARIF 2.1.0, locations relative to the project (uriBaseId %SRCROOT%), as GitHub code scanning
+ * expects. With `cells` (a matrix: cells[i] made reports[i]) each run has its own category
+ * (automationDetails.id `pydbg/ANALYSIS/CELL/`: GitHub keeps one result set per category) and
+ * the cell in its properties.
+ */
+export function sarifReport(reports: AnalysisReport[], cells?: readonly CellTag[]): string {
+  const runs = reports.map((r, i) => {
     // rule text and the manual page come from the analysis that made the report
     const def = findAnalysis(r.analysis);
     const helpUri = def?.helpUri ?? `${PYDBG_URI}#analyses-pydbg-check`;
@@ -84,9 +91,17 @@ export function sarifReport(reports: AnalysisReport[]): string {
         partialFingerprints: { pydbgFinding: `${f.kind}:${f.userFrame?.file}:${f.userFrame?.function}` },
       })),
       invocations: [{ executionSuccessful: r.status === 'complete', commandLine: r.command.join(' ') }],
+      ...(cells?.[i] ? cellRun(r, cells[i]) : {}),
     };
   });
   return `${JSON.stringify({ $schema: 'https://json.schemastore.org/sarif-2.1.0.json', version: '2.1.0', runs }, null, 2)}\n`;
+}
+
+function cellRun(r: AnalysisReport, c: CellTag) {
+  return {
+    automationDetails: { id: `pydbg/${r.analysis}/${c.id}/` },
+    properties: { cell: { id: c.id, python: c.python, variant: c.variant, arch: c.arch, cpython: r.python } },
+  };
 }
 
 function location(file: string, line: number | null, fn: string | null, relative = true) {
@@ -101,16 +116,80 @@ const xml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replac
 
 /** JUnit: one test case per finding in the user's code; one passing case per clean repro. */
 export function junitReport(reports: AnalysisReport[]): string {
-  const suites = reports.map((r) => {
-    const cases = r.userFindings.length
-      ? r.userFindings.map((f) => {
-          const body = [f.message, ...f.frames.slice(0, 10).map((fr) => `  at ${frameText(fr)}`)].join('\n');
-          return `    <testcase classname="pydbg.${xml(r.analysis)}" name="${xml(`${f.kind} at ${where(f)}`)}"><failure message="${xml(f.message)}" type="${xml(f.kind)}">${xml(body)}</failure></testcase>`;
-        })
-      : [`    <testcase classname="pydbg.${xml(r.analysis)}" name="${xml(r.command.join(' '))}"${r.status === 'partial' ? `><error message="${xml(r.partialReason ?? 'partial')}"/></testcase>` : '/>'}`];
-    const failures = r.userFindings.length;
-    const errors = r.status === 'partial' && failures === 0 ? 1 : 0;
-    return `  <testsuite name="pydbg ${xml(r.analysis)} (CPython ${xml(r.python)} ${xml(r.variant)})" tests="${cases.length}" failures="${failures}" errors="${errors}">\n${cases.join('\n')}\n  </testsuite>`;
-  });
-  return `<?xml version="1.0" encoding="UTF-8"?>\n<testsuites>\n${suites.join('\n')}\n</testsuites>\n`;
+  return junitDocument(reports.map((r) => junitSuite(r)));
+}
+
+const junitDocument = (suites: string[]) => `<?xml version="1.0" encoding="UTF-8"?>\n<testsuites>\n${suites.join('\n')}\n</testsuites>\n`;
+
+/** One report's suite; in a matrix its name and its cases' names carry the cell. */
+function junitSuite(r: AnalysisReport, cell?: CellTag): string {
+  const tag = cell ? ` [${xml(cellLabel(cell))}]` : '';
+  const cases = r.userFindings.length
+    ? r.userFindings.map((f) => {
+        const body = [f.message, ...f.frames.slice(0, 10).map((fr) => `  at ${frameText(fr)}`)].join('\n');
+        return `    <testcase classname="pydbg.${xml(r.analysis)}" name="${xml(`${f.kind} at ${where(f)}`)}${tag}"><failure message="${xml(f.message)}" type="${xml(f.kind)}">${xml(body)}</failure></testcase>`;
+      })
+    : [`    <testcase classname="pydbg.${xml(r.analysis)}" name="${xml(r.command.join(' '))}${tag}"${r.status === 'partial' ? `><error message="${xml(r.partialReason ?? 'partial')}"/></testcase>` : '/>'}`];
+  const failures = r.userFindings.length;
+  const errors = r.status === 'partial' && failures === 0 ? 1 : 0;
+  return `  <testsuite name="pydbg ${xml(r.analysis)}${tag} (CPython ${xml(r.python)} ${xml(r.variant)})" tests="${cases.length}" failures="${failures}" errors="${errors}">\n${cases.join('\n')}\n  </testsuite>`;
+}
+
+/** A matrix: one suite per cell (a failed cell without a report: an error; a skipped cell: skipped, with the reason). */
+export function matrixJunit(m: MatrixResult): string {
+  const command = xml(m.command.join(' '));
+  return junitDocument(
+    m.cells.map((c) => {
+      if (c.report) return junitSuite(c.report, c);
+      const name = `pydbg ${xml(m.analysis)} [${xml(cellLabel(c))}]`;
+      const inner = c.status === 'skipped' ? `<skipped message="${xml(c.reason ?? '')}"/>` : `<error message="${xml(c.reason ?? 'failed')}" type="exit ${c.exitCode ?? ''}"/>`;
+      const counts = c.status === 'skipped' ? 'failures="0" errors="0" skipped="1"' : 'failures="0" errors="1"';
+      return `  <testsuite name="${name}" tests="1" ${counts}>\n    <testcase classname="pydbg.${xml(m.analysis)}" name="${command} [${xml(cellLabel(c))}]">${inner}</testcase>\n  </testsuite>`;
+    }),
+  );
+}
+
+/** The matrix as JSON (schema pydbg.matrix/1). */
+export function matrixJson(m: MatrixResult): string {
+  return `${JSON.stringify(m, null, 2)}\n`;
+}
+
+/** SARIF for a matrix: one run per cell with a report, each under its own category. */
+export function matrixSarif(m: MatrixResult): string {
+  const ran = m.cells.filter((c) => c.report);
+  return sarifReport(ran.map((c) => c.report!), ran);
+}
+
+/**
+ * A matrix as text: one table, each finding in the user's code (by fingerprint) × each cell
+ * (`×N` present, `-` absent; `skipped`, `failed`), then what happened in each cell.
+ */
+export function matrixText(m: MatrixResult): string {
+  const ran = m.cells.filter((c) => c.status !== 'skipped').length;
+  const failed = m.cells.filter((c) => c.status === 'failed').length;
+  const counts = [`${ran - failed} ran`, ...(failed ? [`${failed} failed`] : []), ...(ran < m.cells.length ? [`${m.cells.length - ran} skipped`] : [])];
+  const lines = [`pydbg check ${m.analysis}: ${m.cells.length} cells (${counts.join(', ')}), ${m.command.join(' ')}`];
+  if (m.rows.length === 0) lines.push(`  no findings in your code in any cell${ran ? '' : ' (none ran)'}`);
+  else {
+    lines.push(`  ${m.rows.length} finding(s) in your code:`);
+    const entry = (c: CellResult, counts: Record<string, number>) => {
+      const n = counts[c.id];
+      if (n === undefined) return c.status === 'skipped' ? 'skipped' : 'failed';
+      return n > 0 ? `×${n}` : '-';
+    };
+    const table = [['KIND', 'WHERE', ...m.cells.map(cellLabel), 'MESSAGE'], ...m.rows.map((r) => [r.kind, r.where, ...m.cells.map((c) => entry(c, r.counts)), r.message])];
+    const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
+    for (const row of table) lines.push(`  ${row.map((v, i) => (i === row.length - 1 ? v : v.padEnd(widths[i]!))).join('  ')}`);
+  }
+  // each cell: what happened, then its report (or why it did not run), then why it failed and notes
+  lines.push('', '  cells:');
+  const status = (c: CellResult) => (c.status === 'ran' ? (c.exitCode === 0 ? 'clean' : `findings (exit ${c.exitCode})`) : c.status === 'failed' ? `failed (exit ${c.exitCode})` : 'skipped');
+  const w = [Math.max(...m.cells.map((c) => cellLabel(c).length)), Math.max(...m.cells.map((c) => status(c).length))];
+  const indent = `    ${' '.repeat(w[0]! + w[1]! + 4)}`;
+  for (const c of m.cells) {
+    lines.push(`    ${cellLabel(c).padEnd(w[0]!)}  ${status(c).padEnd(w[1]!)}  ${c.reportPath ?? c.reason ?? ''}`.trimEnd());
+    if (c.reportPath && c.reason) lines.push(`${indent}${c.reason}`);
+    if (c.note) lines.push(`${indent}note: ${c.note}`);
+  }
+  return `${lines.join('\n')}\n`;
 }

@@ -62,6 +62,9 @@ describe('a registry between two engines', () => {
     const repo = `${PREFIX.slice(REGISTRY.length + 1)}/cpython`;
     const m = await manifest(repo, `3.13.5-debug-amd64-k${debug.key.slice(0, 32)}`);
     expect(m?.labels['io.pydbg.cache-key']).toBe(debug.key);
+    expect(m?.labels['org.opencontainers.image.revision']).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(Date.parse(m?.labels['org.opencontainers.image.created'] ?? '')).toBeGreaterThan(0);
+    expect(m?.labels['org.opencontainers.image.version']).toBe('3.13.5');
     expect(m?.digest).toBe(out.images[0]!.pushed[3]!.digest);
     // the engine keeps no registry tag of pydbg's
     const tags = await execa('docker', ['images', '--format', '{{.Repository}}:{{.Tag}}']);

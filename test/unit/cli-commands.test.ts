@@ -10,7 +10,7 @@ import { variants } from '../../src/cli/commands/variants.js';
 import { parseCLI } from '../../src/cli/parse.js';
 import { LABEL } from '../../src/container/labels.js';
 import { FakeEngine } from '../../src/engine/fake.js';
-import { ExitCode } from '../../src/errors.js';
+import { ExitCode, PydbgError } from '../../src/errors.js';
 import { BOARDS } from '../../src/catalogue/arch.js';
 import { tempProject, testDeps } from './cli-helpers.js';
 
@@ -102,6 +102,19 @@ describe('doctor', () => {
     const out = JSON.parse(t.stdout.text());
     expect(out.ok).toBe(false);
     expect(out.checks[0]).toMatchObject({ name: 'engine', status: 'fail' });
+  });
+  it('says whether the engine gets the files bind-mounted or copied, and why', async () => {
+    const t = testDeps(new FakeEngine({ files: 'copy' }));
+    await doctor({}, t.deps);
+    expect(t.stdout.text()).toMatch(/^ok\s+files\s+copied: the project into each container, reports and --rw writes back out \(the engine at fake:\/\/engine is not this machine\)$/m);
+    const local = testDeps(new FakeEngine());
+    await doctor({ json: true }, local.deps);
+    expect(JSON.parse(local.stdout.text()).checks[1]).toMatchObject({ name: 'files', status: 'ok', detail: "bind-mounted (the engine's socket is on this machine)" });
+  });
+  it('a bad PYDBG_ENGINE_FILES fails the engine check with exit 2 (a usage error)', async () => {
+    const t = testDeps(undefined, { engine: () => { throw new PydbgError(ExitCode.USAGE, "PYDBG_ENGINE_FILES='x' is not one of copy, mount"); } });
+    const r = await doctor({}, t.deps);
+    expect(r.exitCode).toBe(ExitCode.USAGE);
   });
   it('an engine that cannot even be constructed is reported the same way', async () => {
     const t = testDeps(undefined, { engine: () => { throw new Error('malformed DOCKER_HOST'); } });

@@ -46,14 +46,31 @@ describe('engine connection: DOCKER_HOST', () => {
   it('malformed addresses are refused before any connection, naming the accepted forms', () => {
     for (const bad of ['tcp://has space:2375', 'tcp://host:notaport', 'unix://relative.sock', 'ftp://x', 'tcp://host:2375/path', 'tcp://:2375']) {
       const e = thrown(() => resolveConnection(deps({ DOCKER_HOST: bad })));
-      expect(e.message).toContain(`DOCKER_HOST='${bad}' is not a valid engine address (unix:///path or tcp://host:port)`);
+      expect(e.message).toContain(`DOCKER_HOST='${bad}' is not a valid engine address (unix:///path, tcp://host:port or ssh://[user@]host[:port])`);
       expect(e.hint).toContain('DOCKER_HOST');
     }
   });
-  it('ssh:// is refused clearly, with a way around it', () => {
-    const e = thrown(() => resolveConnection(deps({ DOCKER_HOST: 'ssh://me@box' })));
-    expect(e.message).toMatch(/ssh:\/\/.*not support/);
-    expect(e.hint).toContain('DOCKER_HOST=unix://');
+  it('ssh:// as the docker CLI takes it: user and port optional (ssh and its config default them)', () => {
+    expect(resolveConnection(deps({ DOCKER_HOST: 'ssh://me@box' }))).toMatchObject({ endpoint: 'ssh://me@box', options: { protocol: 'ssh', host: 'box', user: 'me' }, via: 'DOCKER_HOST' });
+    expect(resolveConnection(deps({ DOCKER_HOST: 'ssh://box:2222' })).options).toEqual({ protocol: 'ssh', host: 'box', port: 2222 });
+    expect(resolveConnection(deps({ DOCKER_HOST: 'ssh://root@[::1]:22', DOCKER_TLS_VERIFY: '1' }))).toMatchObject({ endpoint: 'ssh://root@[::1]:22', options: { host: '::1', port: 22, user: 'root' }, via: 'DOCKER_HOST' });
+  });
+  it('ssh:// addresses ssh cannot take are refused before any connection (exit 5), saying why', () => {
+    const cases: Array<[string, RegExp]> = [
+      ['ssh://', /no host after ssh:\/\//],
+      ['ssh://me@', /ssh:\/\/\[user@\]host/],
+      ['ssh://me:secret@box', /password in the address/],
+      ['ssh://box/var/run/docker.sock', /no path after the host/],
+      ['ssh://-oProxyCommand=x', /cannot start with -/],
+      ['ssh://-x@box', /is not a user name/],
+      ['ssh://box:99999', /ssh:\/\/\[user@\]host\[:port\]/],
+    ];
+    for (const [bad, why] of cases) {
+      const e = thrown(() => resolveConnection(deps({ DOCKER_HOST: bad })));
+      expect(e.exitCode).toBe(5);
+      expect(e.message).toContain(`DOCKER_HOST='${bad}' is not a valid engine address`);
+      expect(e.message).toMatch(why);
+    }
   });
   it('an empty DOCKER_HOST counts as unset; unix:// without a path means the default socket', () => {
     expect(resolveConnection(deps({ DOCKER_HOST: '' }, { '/var/run/docker.sock': '' })).origin).toBe('default');
@@ -85,11 +102,12 @@ describe('engine connection: docker contexts', () => {
     const c = resolveConnection(deps({ DOCKER_CONTEXT: 'default' }, { '/var/run/docker.sock': '' }));
     expect(c).toMatchObject({ endpoint: 'unix:///var/run/docker.sock', origin: 'default' });
   });
-  it('a missing context, or one with an ssh endpoint, is an error that says which context', () => {
+  it('a missing context is an error that says which context; one with an ssh endpoint is used', () => {
     expect(thrown(() => resolveConnection(deps({ DOCKER_CONTEXT: 'gone' }))).message).toContain('docker context "gone" (DOCKER_CONTEXT) does not exist');
-    const e = thrown(() => resolveConnection(deps({ DOCKER_CONTEXT: 'far' }, meta('far', 'ssh://me@far'))));
+    const c = resolveConnection(deps({ DOCKER_CONTEXT: 'far' }, meta('far', 'ssh://me@far')));
+    expect(c).toMatchObject({ endpoint: 'ssh://me@far', options: { protocol: 'ssh', host: 'far', user: 'me' }, origin: 'context', via: 'docker context "far" (DOCKER_CONTEXT)' });
+    const e = thrown(() => resolveConnection(deps({ DOCKER_CONTEXT: 'far' }, meta('far', 'ssh://me@far/x'))));
     expect(e.message).toContain('docker context "far"');
-    expect(e.message).toContain('ssh');
   });
   it('an unreadable config.json names no context', () => {
     const c = resolveConnection(deps({}, { [`${HOME}/.docker/config.json`]: '{not json', '/var/run/docker.sock': '' }));

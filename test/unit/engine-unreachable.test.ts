@@ -33,7 +33,7 @@ describe('engine unreachable: the cause picks the hint', () => {
   it('DNS failures: the address is not a valid engine address', () => {
     for (const code of ['ENOTFOUND', 'EAI_AGAIN']) {
       const e = engineUnreachable(tcpConn.endpoint, sysErr(code, `getaddrinfo ${code} nohost.invalid`), { connection: tcpConn });
-      expect(e.hint).toContain("DOCKER_HOST='tcp://nohost.invalid:2375' is not a valid engine address (unix:///path or tcp://host:port)");
+      expect(e.hint).toContain("DOCKER_HOST='tcp://nohost.invalid:2375' is not a valid engine address (unix:///path, tcp://host:port or ssh://[user@]host[:port])");
     }
   });
   it('timeouts: the engine did not answer in time (AbortSignal.timeout, ETIMEDOUT, or the caller knows)', () => {

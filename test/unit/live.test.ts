@@ -410,7 +410,7 @@ describe('live programs on a fake engine', () => {
     await expect(readdir(join(home, 'cores'))).rejects.toThrow();
   });
 
-  it('stacks --core: gdb on the core in a container of its image, the core directory mounted read-only', async () => {
+  it('stacks --core: gdb on the core in a container of its image, the core file alone mounted read-only', async () => {
     await startSvc();
     const image = fake.containers()[0]!.image;
     const dir = join(home, 'cores');
@@ -424,7 +424,7 @@ describe('live programs on a fake engine', () => {
     const spec = fake.runs.at(-1)!;
     expect(spec.image).toBe(image);
     expect(spec.cmd.slice(-3)).toEqual(['pydbg-threads', '/opt/python/bin/python3.13', '/pydbg/core/svc-20260101T000000Z.core']);
-    expect(spec.mounts).toContainEqual({ source: dir, target: '/pydbg/core', readOnly: true });
+    expect(spec.mounts).toContainEqual({ source: file, target: '/pydbg/core/svc-20260101T000000Z.core', readOnly: true });
     expect(spec.networkMode).toBe('none');
     expect(t.stdout.text()).toContain(`pydbg stacks ${file}: CPython 3.13.5 debug, pid 7, 3 thread(s)`);
     expect(fake.containers()).toHaveLength(1); // only the live one: the reader was removed

@@ -60,6 +60,21 @@ describe('env build (provision/variant)', () => {
     expect(r.probe?.properties).toEqual({ py_debug: true });
     expect(fake.callsOf('build')).toHaveLength(1);
   });
+  it('a build whose every step was cached (no probe line) runs the whole probe in the image', async () => {
+    fake.scriptRun({ stdout: `${probeLine()}\n` });
+    const r = await envBuild(plan, { engine: fake, progress: quiet, signal: never });
+    expect(r.probe?.properties).toEqual({ py_debug: true });
+    expect(fake.runs[0]!.cmd).toEqual(['python', '/opt/pydbg/probe.py', '/opt/pydbg/expected.json']);
+    expect(fake.runs[0]!.networkMode).toBe('none');
+  });
+  it('… and a mismatch there untags the image (exit 7)', async () => {
+    fake.scriptRun({ stdout: `${probeLine([{ property: 'py_debug', expected: true, actual: false }])}\n`, exitCode: 1 });
+    const e = (await envBuild(plan, { engine: fake, progress: quiet, signal: never }).catch((x: unknown) => x)) as PydbgError;
+    expect(e.exitCode).toBe(ExitCode.VERIFY);
+    expect(e.details.join('\n')).toMatch(/py_debug: expected true, got false/);
+    expect(await fake.inspectImage(plan.image)).toBeUndefined();
+    expect(fake.containers()).toHaveLength(0);
+  });
   it('a probe mismatch fails with exit 7 (verify), names the property, and tags nothing', async () => {
     fake.scriptBuild(plan.image, { events: [{ type: 'output', line: probeLine([{ property: 'py_debug', expected: true, actual: false }]) }], fail: 'probe failed', leftoverContainers: 1, danglingLayers: 2 });
     const e = await envBuild(plan, { engine: fake, progress: quiet, signal: never }).catch((x: PydbgError) => x);

@@ -172,6 +172,19 @@ describe('env build --registry: pull by key, checked, else build locally', () =>
     expect(r.registry?.miss).toMatch(/unreachable/);
     expect(logs.join('\n')).toMatch(/unreachable .*: building locally/);
   }, 15_000);
+  it('an arm64 engine cannot build an arm64 image (exit 5), but may pull one (here: none there, exit 15)', async () => {
+    const arm = new FakeEngine({ arch: 'arm64', registryHosts: ['127.0.0.1:5000'], registry: a.registry });
+    const p = planVariant({ variant: 'debug', python: '3.13', arch: 'arm64' });
+    const built = (await envBuild(p, { engine: arm, progress: quiet, signal: never }).catch((x: unknown) => x)) as PydbgError;
+    expect(built.exitCode).toBe(ExitCode.ENGINE);
+    expect(built.hint).toMatch(/pull the image with --registry/);
+    const pulled = (await envBuild(p, { engine: arm, progress: quiet, signal: never, registry: { prefix: R, pullOnly: true, credentials: noCreds } }).catch((x: unknown) => x)) as PydbgError;
+    expect(pulled.exitCode).toBe(ExitCode.REGISTRY);
+    expect(pulled.message).toMatch(/base:bookworm-arm64 is not in the registry/);
+    const fallback = (await envBuild(p, { engine: arm, progress: quiet, signal: never, registry: { prefix: R, credentials: noCreds } }).catch((x: unknown) => x)) as PydbgError;
+    expect(fallback.exitCode).toBe(ExitCode.ENGINE);
+    expect(arm.callsOf('build')).toHaveLength(0);
+  });
   it('an interrupted pull leaves no tag behind', async () => {
     await builtOn(a);
     await pushVariant(a, await openRegistry({ prefix: R, credentials: noCreds }), (await a.inspectImage(plan.image))!, io);

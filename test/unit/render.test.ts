@@ -61,6 +61,13 @@ describe('Dockerfile rendering', () => {
     expect(JSON.parse(labels[LABEL.verified]!)).toMatchObject({ count_allocs: true, py_debug: true });
     expect(labels[LABEL.baseImage]).toBe('sha256:b');
     expect(labels[LABEL.key]).toBe('k');
+    // the OCI annotations registries show: no source URL for a local source, no time unless given
+    expect(labels['org.opencontainers.image.revision']).toBe('sha256:s');
+    expect(labels['org.opencontainers.image.version']).toBe('2.7.18');
+    expect(labels['org.opencontainers.image.source']).toBeUndefined();
+    const dl = variantLabels({ plan, key: 'k', base: { ref: 'b', id: 'sha256:b', origin: 'pulled', upstream: 'debian:bookworm-slim' }, depsId: 'sha256:d', sourceSha256: 's', sourceOrigin: 'https://deb.debian.org/x.tar.xz', created: '2026-11-22T13:00:00.000Z' });
+    expect(dl['org.opencontainers.image.source']).toBe('https://deb.debian.org/x.tar.xz');
+    expect(dl['org.opencontainers.image.created']).toBe('2026-11-22T13:00:00.000Z');
   });
 });
 

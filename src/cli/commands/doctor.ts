@@ -40,8 +40,16 @@ export async function doctor(o: { json?: boolean }, deps: Pick<Deps, 'engine' | 
     const info = await engine.ping();
     engineOk = true;
     checks.push({ name: 'engine', status: 'ok', detail: `Docker ${info.serverVersion} (API ${info.apiVersion}, ${info.os}/${info.arch}) at ${info.endpoint}` });
+    const files = await engine.files();
+    checks.push({
+      name: 'files',
+      status: 'ok',
+      detail: files.mode === 'copy'
+        ? `copied: the project into each container, reports and --rw writes back out (${files.reason})`
+        : `bind-mounted (${files.reason})`,
+    });
     const { rootDir, free } = await engine.dataRootFree();
-    if (free === undefined) checks.push({ name: 'disk', status: 'warn', detail: `free space under ${rootDir} unknown (remote engine?)` });
+    if (free === undefined) checks.push({ name: 'disk', status: 'warn', detail: `free space under ${rootDir} unknown (${files.remote ? 'the engine is on another machine' : 'remote engine?'})` });
     else {
       const gb = free / 1e9;
       checks.push({
@@ -54,7 +62,8 @@ export async function doctor(o: { json?: boolean }, deps: Pick<Deps, 'engine' | 
     }
   } catch (e) {
     const pe = e as PydbgError;
-    checks.push({ name: 'engine', status: 'fail', detail: pe.message, hint: pe.hint, exitCode: ExitCode.ENGINE });
+    // a bad PYDBG_ENGINE_FILES is a usage error, not an engine one
+    checks.push({ name: 'engine', status: 'fail', detail: pe.message, hint: pe.hint, exitCode: pe.exitCode === ExitCode.USAGE ? ExitCode.USAGE : ExitCode.ENGINE });
   }
 
   const amd64 = resolveArch('amd64');

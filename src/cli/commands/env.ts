@@ -245,7 +245,7 @@ export async function inspect(o: { image: string; json?: boolean }, deps: Pick<D
   const probe = await readFile(join(buildsDir(), (info.labels[LABEL.image] ?? '').replace(/^.*:/, ''), 'probe.json'), 'utf8')
     .then((t) => JSON.parse(t) as unknown)
     .catch(() => undefined);
-  const provenance = Object.fromEntries(Object.entries(info.labels).filter(([k]) => k.startsWith('io.pydbg.')));
+  const provenance = Object.fromEntries(Object.entries(info.labels).filter(([k]) => k.startsWith('io.pydbg.') || k.startsWith('org.opencontainers.image.')));
   const data = { id: info.id, tags: info.tags, created: info.created, size: info.size, os: info.os, architecture: info.architecture, labels: provenance, probe };
   if (o.json) {
     writeJson(deps.stdout, data);
@@ -254,7 +254,7 @@ export async function inspect(o: { image: string; json?: boolean }, deps: Pick<D
   const lines = [`${info.tags.join(', ') || info.id}`, `  id            ${info.id}`, `  platform      ${info.os}/${info.architecture}`, `  size          ${fmtSize(info.size)}`, `  created       ${info.created}`];
   for (const [k, v] of Object.entries(provenance)) {
     if (k === LABEL.verified) continue;
-    lines.push(`  ${k.replace(/^io\.pydbg\./, '').padEnd(14)}${v}`);
+    lines.push(`  ${k.replace(/^io\.pydbg\./, '').replace(/^org\.opencontainers\.image\./, 'oci.').padEnd(14)}${v}`);
   }
   // only images made from a verified interpreter (variant, runtime, ext) carry what the probe proved
   const verified = info.labels[LABEL.verified];
